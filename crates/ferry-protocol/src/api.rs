@@ -1,0 +1,1 @@
+//! API keys, ferry's supported version ranges and version negotiation.

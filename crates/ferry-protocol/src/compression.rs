@@ -1,0 +1,1 @@
+//! Compression with Kafka's framing, bounded decompression.

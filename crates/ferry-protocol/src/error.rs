@@ -1,0 +1,1 @@
+//! The single Kafka error-code enum and protocol-layer errors.

@@ -1,0 +1,1 @@
+//! Size-prefixed frame codec with a maximum frame size; request and response headers.

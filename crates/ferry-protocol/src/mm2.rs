@@ -1,0 +1,1 @@
+//! MirrorMaker 2 internal record formats: offset syncs, checkpoints, heartbeats.

@@ -1,0 +1,1 @@
+//! Full-fidelity v2 record codec.

@@ -1,0 +1,1 @@
+//! Forwarding transforms and the decision function.

@@ -1,0 +1,1 @@
+//! Test kit: real Kafka clusters from Maven Central jars, and drivers for the Java tools.

@@ -1,0 +1,6 @@
+//! The `ferry` command-line program.
+
+fn main() {
+    eprintln!("ferry {}: the replication engine is not built yet", env!("CARGO_PKG_VERSION"));
+    std::process::exit(2);
+}

@@ -1,0 +1,1 @@
+//! ferry's integration tests: one binary, one module per area, run against real Kafka clusters.
