@@ -1,1 +1,2 @@
 //! ferry's replication engine.
+pub mod offset_map;
