@@ -1,1 +1,2 @@
 //! ferry's integration tests: one binary, one module per area, run against real Kafka clusters.
+mod harness;
