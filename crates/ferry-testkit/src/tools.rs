@@ -544,6 +544,12 @@ impl<'a> JavaTools<'a> {
             );
             args.push(format!("{k}={v}"));
         }
+        // The console producer's own `--compression-codec` default ("none") overrides a
+        // `compression.type` from the config file, so pass the codec as the flag too.
+        if let Some((_, codec)) = props.iter().find(|(k, _)| *k == "compression.type") {
+            args.push("--compression-codec".to_owned());
+            args.push((*codec).to_owned());
+        }
         let mut input = String::new();
         for line in lines {
             input.push_str(line.as_ref());
