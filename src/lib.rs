@@ -2,7 +2,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod config;
+pub mod mirror;
 
 pub use ferry_client as client;
-pub use ferry_mirror as mirror;
 pub use ferry_protocol as protocol;
+pub use mirror::{Error, Mirror, MirrorBuilder, MirrorEvents, MirrorOptions, ShutdownHandle};

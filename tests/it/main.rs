@@ -1,6 +1,7 @@
 //! ferry's integration tests: one binary, one module per area, run against real Kafka clusters.
 mod admin;
+mod cli;
+mod client;
 mod harness;
 mod mirror;
-mod client;
 mod protocol_interop;

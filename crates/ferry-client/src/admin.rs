@@ -97,18 +97,11 @@ use uuid::Uuid;
 use crate::backoff::BackoffConfig;
 use crate::cluster::{BrokerInfo, Cluster, CoordinatorType, OffsetSpec, TopicSelection};
 use crate::connection::BrokerConnection;
-use crate::error::{BrokerRef, ClientError};
+use crate::error::{BrokerRef, ClientError, suffix};
 use crate::fetcher::{IsolationLevel, TopicPartition};
 
 // ---------------------------------------------------------------------------------------------
 // errors
-
-fn suffix(message: &Option<String>) -> String {
-    message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
-}
 
 /// Errors of the admin calls.
 ///

@@ -15,6 +15,15 @@ use ferry_protocol::error::{ErrorCode, ProtocolError};
 use crate::config::{ConfigError, SaslMechanism};
 use crate::tls::TlsFailure;
 
+/// `": <broker message>"` when the broker sent an `error_message`, else nothing: the tail of
+/// every Display text that carries one.
+pub(crate) fn suffix(message: &Option<String>) -> String {
+    message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
+}
+
 /// Which broker an error concerns: its id when known, and the address dialled.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BrokerRef {

@@ -76,7 +76,7 @@ use crate::backoff::{Backoff, BackoffConfig};
 use crate::cluster::{Cluster, CoordinatorType};
 use crate::config::ConfigError;
 use crate::connection::BrokerConnection;
-use crate::error::{BrokerRef, ClientError};
+use crate::error::{BrokerRef, ClientError, suffix};
 use crate::fetcher::TopicPartition;
 use crate::producer::{ProduceAck, ProducerIdentity};
 
@@ -90,13 +90,6 @@ const PRODUCE_MAX_WITHOUT_TV2: i16 = 11;
 const TXN_MAX_WITHOUT_TV2: i16 = 4;
 /// AddPartitionsToTxn versions above 3 are broker-only (`VerifyOnly`, KIP-890).
 const ADD_PARTITIONS_CLIENT_MAX: i16 = 3;
-
-fn suffix(message: &Option<String>) -> String {
-    message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
-}
 
 /// Errors of the transactional producer.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -300,7 +300,10 @@ mod tests {
             m.record_batch(&[(0, 10)], 0, 10).unwrap(),
             MapChange::NewSegment(_)
         ));
-        assert_eq!(m.record_batch(&[(10, 5)], 10, 15).unwrap(), MapChange::Extended);
+        assert_eq!(
+            m.record_batch(&[(10, 5)], 10, 15).unwrap(),
+            MapChange::Extended
+        );
         assert_eq!(m.segments().len(), 1);
         assert_eq!(m.translate(0), Some(0));
         assert_eq!(m.translate(7), Some(7));
@@ -323,7 +326,11 @@ mod tests {
                 len: 3
             })
         );
-        assert_eq!(m.translate(5), Some(5), "the marker's offset maps to the next record");
+        assert_eq!(
+            m.translate(5),
+            Some(5),
+            "the marker's offset maps to the next record"
+        );
         assert_eq!(m.translate(6), Some(5));
         assert_eq!(m.translate(8), Some(7));
         assert_eq!(m.translate(9), Some(8));

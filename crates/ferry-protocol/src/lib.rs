@@ -2,7 +2,12 @@
 //!
 //! This crate does no I/O, reads no clock and spawns nothing: bytes come in as `&[u8]` or
 //! [`bytes::Bytes`] and go out into a [`bytes::BytesMut`].
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod api;
 pub mod batch;
