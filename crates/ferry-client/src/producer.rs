@@ -13,6 +13,11 @@
 //!   one connection, written in sequence order; completions are delivered in sequence order.
 //! - One batch per partition per Produce request; many partitions per request per broker, up
 //!   to `max_request_size`.
+//! - While a partition has batches in flight, its next batch goes on the same connection or
+//!   waits until they come back. Sending it on a fresh connection while the earlier ones are
+//!   still pending on a dead one let it overtake them: a restarted broker without state for
+//!   our producer id accepted its sequence (KIP-360), and the earlier batches could then only
+//!   be written after an epoch bump, out of order (found by the broker-crash test).
 //! - After an ambiguous failure (connection drop, timeout, retriable or routing error) the
 //!   producer waits for the partition's in-flight requests to finish, refreshes metadata if
 //!   needed, and resends every unacknowledged batch **with identical bytes and sequences**;
@@ -55,6 +60,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::cluster::Cluster;
 use crate::config::ConfigError;
+use crate::connection::BrokerConnection;
 use crate::error::ClientError;
 use crate::fetcher::TopicPartition;
 
@@ -286,6 +292,24 @@ struct PartitionState {
     in_flight: usize,
     needs_resend: bool,
     retry_at: Option<Instant>,
+    /// Broker and connection that carry this partition's in-flight batches. While any are
+    /// in flight, later batches go on the same connection or wait (kafka-wire.md §3.3).
+    conn: Option<(i32, BrokerConnection)>,
+}
+
+impl PartitionState {
+    /// Whether a further batch may go to `leader` now: nothing in flight, or the in-flight
+    /// batches are on `leader`'s connection and it is still open. A batch sent on a new
+    /// connection while earlier ones are pending on a dead one could reach the broker first;
+    /// a broker without state for the producer id accepts it (KIP-360), leaving a gap that the
+    /// earlier batches' resends can only fill after an epoch bump, out of order.
+    fn may_send_to(&self, leader: i32) -> bool {
+        self.in_flight == 0
+            || self
+                .conn
+                .as_ref()
+                .is_some_and(|(broker, c)| *broker == leader && !c.is_closed())
+    }
 }
 
 enum Command {
@@ -642,6 +666,12 @@ impl Driver {
                 if p.in_flight >= self.config.max_in_flight {
                     continue;
                 }
+                if let Ok((leader, _)) = md.leader(&tp.topic, tp.partition)
+                    && !p.may_send_to(leader)
+                {
+                    // Wait for the in-flight batches to come back (acked or failed).
+                    continue;
+                }
                 let Some(b) = p
                     .batches
                     .iter_mut()
@@ -651,6 +681,14 @@ impl Driver {
                 };
                 match md.leader(&tp.topic, tp.partition) {
                     Ok((leader, _)) => {
+                        tracing::debug!(
+                            %tp,
+                            leader,
+                            batch = b.id,
+                            epoch = b.identity.epoch,
+                            base_sequence = b.base_sequence,
+                            "sending batch"
+                        );
                         b.state = BatchState::InFlight;
                         p.in_flight += 1;
                         self.in_flight += 1;
@@ -701,6 +739,32 @@ impl Driver {
                 return;
             }
         };
+        // The connection may have been replaced since `dispatch` looked: a batch whose
+        // partition still has batches in flight on the old one waits for them.
+        let mut batches = batches;
+        batches.retain(|(tp, id, _, _)| {
+            let Some(p) = self.partitions.get_mut(tp) else {
+                return false;
+            };
+            let earlier_elsewhere = p.in_flight > 1
+                && !p
+                    .conn
+                    .as_ref()
+                    .is_some_and(|(b, c)| *b == broker && !c.is_closed());
+            if earlier_elsewhere {
+                if let Some(b) = p.batches.iter_mut().find(|b| b.id == *id) {
+                    b.state = BatchState::Queued;
+                }
+                p.in_flight = p.in_flight.saturating_sub(1);
+                self.in_flight = self.in_flight.saturating_sub(1);
+                return false;
+            }
+            p.conn = Some((broker, conn.clone()));
+            true
+        });
+        if batches.is_empty() {
+            return;
+        }
         let version = match conn.version(ApiKey::Produce) {
             Ok(v) => v,
             Err(e) => {
@@ -860,6 +924,16 @@ impl Driver {
             }
             p.in_flight = p.in_flight.saturating_sub(1);
             self.in_flight = self.in_flight.saturating_sub(1);
+            tracing::debug!(
+                %tp,
+                batch = b.id,
+                base_sequence = b.base_sequence,
+                outcome = ?transport_error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .ok_or_else(|| outcomes.get(&(tp.topic.clone(), tp.partition))),
+                "batch completed"
+            );
             if let Some(e) = &transport_error {
                 b.state = BatchState::Queued;
                 b.last_error = Some(e.clone());
