@@ -7,7 +7,6 @@
 //! Gated by `FERRY_IT=1` / `CI=true` (`ferry_testkit::require_kafka!`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,14 +27,7 @@ use ferry_testkit::{
     ConsumeOptions, Listener, require_kafka, shared_cluster_39, shared_pair, unique_name,
 };
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::common::block_on;
 
 /// Client settings for one listener of a test cluster, as the `admin` super user on SASL
 /// listeners (SCRAM-SHA-512) and with the client certificate on SSL. (tests/it/client.rs has

@@ -5,7 +5,6 @@
 //! Gated by `FERRY_IT=1` / `CI=true` (`ferry_testkit::require_kafka!`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,14 +18,7 @@ use ferry_client::{
 };
 use ferry_testkit::{Listener, TxnOutcome};
 
-fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use crate::common::block_on;
 
 fn base(cluster: &ferry_testkit::Cluster, listener: Listener) -> ConnectionConfigBuilder {
     let tls = cluster.tls();

@@ -2,6 +2,7 @@
 mod admin;
 mod cli;
 mod client;
+mod common;
 mod harness;
 mod mirror;
 mod protocol_interop;

@@ -36,8 +36,8 @@
 //! the request buffer. Hand-encoding the Produce envelope with a vectored write would remove
 //! both; not done yet.
 //!
-//! The header patch uses a private helper (`stamp_producer_fields`) until ferry-protocol's
-//! batch module offers its own.
+//! The header patch writes the producer fields through ferry-protocol's `BatchHeader` and
+//! recomputes the CRC with its `batch_crc`.
 //!
 //! # References
 //! - KIP-98 (idempotence), KIP-360 (epoch bump), KAFKA-5494 (5 in flight), KIP-516 (Produce
@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferry_protocol::api::ApiKey;
+use ferry_protocol::batch::{BatchHeader, CRC_OFFSET, RECORD_BATCH_OVERHEAD, batch_crc};
 use ferry_protocol::error::ErrorCode;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -64,7 +65,6 @@ use crate::connection::BrokerConnection;
 use crate::error::ClientError;
 use crate::fetcher::TopicPartition;
 
-const RECORD_BATCH_OVERHEAD: usize = 61;
 const MAX_IN_FLIGHT: usize = 5;
 
 /// Producer settings.
@@ -178,20 +178,18 @@ impl DeliveryHandle {
 ///
 /// Private stand-in until ferry-protocol's batch module offers the patch function.
 fn stamp_producer_fields(batch: &mut [u8], identity: ProducerIdentity, base_sequence: i32) {
-    if batch.len() < RECORD_BATCH_OVERHEAD {
+    let Some((prefix, records)) = batch.split_first_chunk_mut::<RECORD_BATCH_OVERHEAD>() else {
         return;
-    }
-    if let Some(f) = batch.get_mut(43..51) {
-        f.copy_from_slice(&identity.producer_id.to_be_bytes());
-    }
-    if let Some(f) = batch.get_mut(51..53) {
-        f.copy_from_slice(&identity.epoch.to_be_bytes());
-    }
-    if let Some(f) = batch.get_mut(53..57) {
-        f.copy_from_slice(&base_sequence.to_be_bytes());
-    }
-    let crc = crc32c::crc32c(batch.get(21..).unwrap_or_default());
-    if let Some(f) = batch.get_mut(17..21) {
+    };
+    let mut header = BatchHeader::from_prefix(prefix);
+    header.producer_id = identity.producer_id;
+    header.producer_epoch = identity.epoch;
+    header.base_sequence = base_sequence;
+    let length = read_i32(prefix, 8).unwrap_or(-1);
+    let records_count = read_i32(prefix, 57).unwrap_or(-1);
+    *prefix = header.to_prefix(length, records_count);
+    let crc = batch_crc(prefix, records);
+    if let Some(f) = prefix.get_mut(CRC_OFFSET..CRC_OFFSET + 4) {
         f.copy_from_slice(&crc.to_be_bytes());
     }
 }
