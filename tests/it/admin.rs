@@ -1,7 +1,8 @@
 //! ferry-client's admin calls and transactional primitives against real brokers, checked with
 //! Kafka's Java tools: topics, configs, ACLs, groups, offsets, records and the cluster on
 //! PLAINTEXT; a representative subset on SASL_SSL (SCRAM-SHA-512) and SSL (mutual TLS) as the
-//! `admin` super user; admin commits into empty and active groups; transactions on 4.x
+//! `admin` super user; every admin call on every listener and SASL mechanism (checked with
+//! ferry's own calls); admin commits into empty and active groups; transactions on 4.x
 //! (transaction version 2, and the V1 path forced) and on 3.9.2 (V1).
 //!
 //! Gated by `FERRY_IT=1` / `CI=true` (`ferry_testkit::require_kafka!`).
@@ -17,61 +18,29 @@ use ferry_client::admin::{
     GroupOffsetsQuery, GroupState, NewTopic, OffsetQuery,
 };
 use ferry_client::fetcher::{IsolationLevel, TopicPartition};
+use ferry_client::producer::{IdempotentProducer, ProducerConfig};
 use ferry_client::transaction::{TransactionConfig, TransactionalProducer, TxnProtocol, TxnState};
-use ferry_client::{
-    BackoffConfig, Cluster, ConnectionConfig, SaslMechanism, Secret, SecurityProtocol, TlsSettings,
-};
+use ferry_client::{Cluster, ConnectionConfig, SaslMechanism};
 use ferry_protocol::batch::Attributes;
 use ferry_protocol::record::{Record, encode_parts, producer_header};
 use ferry_testkit::{
     ConsumeOptions, Listener, require_kafka, shared_cluster_39, shared_pair, unique_name,
 };
 
-use crate::common::block_on;
+use crate::common::{Access, access_matrix, block_on, connection_as_admin};
 
 /// Client settings for one listener of a test cluster, as the `admin` super user on SASL
-/// listeners (SCRAM-SHA-512) and with the client certificate on SSL. (tests/it/client.rs has
-/// the same helper privately; a shared test module would remove the copy.)
+/// listeners (SCRAM-SHA-512) and with the client certificate on SSL.
 fn config(cluster: &ferry_testkit::Cluster, listener: Listener) -> ConnectionConfig {
-    let tls = cluster.tls();
-    let admin = cluster.user("admin");
-    let b = ConnectionConfig::builder()
-        .with_bootstrap([cluster.bootstrap(listener)])
-        .with_connect_timeout(Duration::from_secs(10))
-        .with_request_timeout(Duration::from_secs(30))
-        .with_backoff(BackoffConfig::default().with_deadline(Duration::from_secs(60)));
-    match listener {
-        Listener::Plaintext => b,
-        Listener::Ssl => b
-            .with_security_protocol(SecurityProtocol::Ssl)
-            .with_tls(TlsSettings {
-                ca_file: Some(tls.ca.clone()),
-                client_cert_file: Some(tls.client_cert.clone()),
-                client_key_file: Some(tls.client_key.clone()),
-                ..TlsSettings::default()
-            }),
-        Listener::SaslSsl => b
-            .with_security_protocol(SecurityProtocol::SaslSsl)
-            .with_sasl(
-                SaslMechanism::ScramSha512,
-                admin.username,
-                Secret::new(admin.password),
-            )
-            .with_tls(TlsSettings {
-                ca_file: Some(tls.ca.clone()),
-                ..TlsSettings::default()
-            }),
-        Listener::SaslPlaintext => b
-            .with_security_protocol(SecurityProtocol::SaslPlaintext)
-            .with_sasl(
-                SaslMechanism::ScramSha512,
-                admin.username,
-                Secret::new(admin.password),
-            ),
-        other => panic!("no client settings for {other:?}"),
-    }
-    .build()
-    .unwrap()
+    let mechanism = matches!(listener, Listener::SaslPlaintext | Listener::SaslSsl)
+        .then_some(SaslMechanism::ScramSha512);
+    connection_as_admin(
+        cluster,
+        Access {
+            listener,
+            mechanism,
+        },
+    )
 }
 
 async fn admin_for(cluster: &ferry_testkit::Cluster, listener: Listener) -> Admin {
@@ -1049,6 +1018,215 @@ fn admin_subset_on_sasl_ssl_and_ssl_kafka39() {
     block_on(async {
         secure_subset(cluster, Listener::SaslSsl).await;
         secure_subset(cluster, Listener::Ssl).await;
+    });
+}
+
+/// Every admin call once, over `access`, checked with ferry's own calls (the Java tools check
+/// them on PLAINTEXT above): describe cluster, create/list/describe topics, create partitions,
+/// describe and incrementally alter configs, list offsets, delete records, commit and fetch
+/// group offsets, list and describe groups, create/describe/delete ACLs, delete topics and
+/// groups. Each failure names the Kafka version and the listener/mechanism.
+async fn every_admin_call(cluster: &ferry_testkit::Cluster, access: Access) {
+    let what = format!("Kafka {} over {access}", cluster.version());
+    let c = Cluster::connect(connection_as_admin(cluster, access))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: connect: {e}"));
+    let admin = Admin::new(c.clone());
+    let ok = |call: &str, r: Result<(), AdminError>| {
+        if let Err(e) = r {
+            panic!("{what}: {call}: {e}");
+        }
+    };
+    let described = admin.describe_cluster().await;
+    let described = described.unwrap_or_else(|e| panic!("{what}: describe_cluster: {e}"));
+    assert_eq!(
+        described.cluster_id.as_deref(),
+        Some(cluster.cluster_id()),
+        "{what}"
+    );
+
+    let topic = unique_name("admin-matrix");
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, 1, 1).with_config("retention.ms", "3600000")],
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: create_topics: {e}"));
+    ok(
+        "create_topics",
+        created[&topic].as_ref().map(|_| ()).map_err(Clone::clone),
+    );
+    topics_when(&admin, |t| t.get(&topic) == Some(&1)).await;
+    let more = admin
+        .create_partitions(&BTreeMap::from([(topic.clone(), 2)]), false)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: create_partitions: {e}"));
+    ok("create_partitions", more[&topic].clone());
+    topics_when(&admin, |t| t.get(&topic) == Some(&2)).await;
+    let topics = admin
+        .describe_topics(&[&topic], false)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: describe_topics: {e}"));
+    assert_eq!(
+        topics[&topic].as_ref().unwrap().partitions.len(),
+        2,
+        "{what}"
+    );
+
+    let resource = ConfigResource::topic(&topic);
+    let entries = configs_when(&admin, &resource, |_| true).await;
+    assert_eq!(
+        value_of(&entries, "retention.ms").as_deref(),
+        Some("3600000"),
+        "{what}: describe_configs"
+    );
+    let altered = admin
+        .incremental_alter_configs(
+            &BTreeMap::from([(
+                resource.clone(),
+                vec![AlterConfigOp::set("retention.ms", "7200000")],
+            )]),
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: incremental_alter_configs: {e}"));
+    ok("incremental_alter_configs", altered[&resource].clone());
+    let entries = configs_when(&admin, &resource, |e| {
+        value_of(e, "retention.ms").as_deref() == Some("7200000")
+    })
+    .await;
+    assert_eq!(
+        value_of(&entries, "retention.ms").as_deref(),
+        Some("7200000"),
+        "{what}: alter not applied"
+    );
+
+    // Four records in partition 0, then list offsets and delete records.
+    let producer = IdempotentProducer::new(c.clone(), ProducerConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("{what}: InitProducerId: {e}"));
+    producer
+        .send(&topic, 0, batch(&values("m", 4)))
+        .unwrap()
+        .wait()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: produce: {e}"));
+    let p0 = |q| BTreeMap::from([(tp(&topic, 0), q)]);
+    let offset_of = |r: ferry_client::admin::ItemResults<TopicPartition, _>, call: &str| match &r
+        [&tp(&topic, 0)]
+    {
+        Ok(ferry_client::admin::ListedOffset { offset, .. }) => *offset,
+        Err(e) => panic!("{what}: {call}: {e}"),
+    };
+    let latest = admin
+        .list_offsets(&p0(OffsetQuery::Latest), IsolationLevel::ReadUncommitted)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: list_offsets: {e}"));
+    assert_eq!(offset_of(latest, "list_offsets latest"), 4, "{what}");
+    let deleted = admin
+        .delete_records(&BTreeMap::from([(tp(&topic, 0), 2)]))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: delete_records: {e}"));
+    assert_eq!(
+        deleted[&tp(&topic, 0)].as_ref().ok(),
+        Some(&2),
+        "{what}: delete_records low watermark"
+    );
+    let earliest = admin
+        .list_offsets(&p0(OffsetQuery::Earliest), IsolationLevel::ReadUncommitted)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: list_offsets: {e}"));
+    assert_eq!(offset_of(earliest, "list_offsets earliest"), 2, "{what}");
+
+    // Group offsets: an admin commit into an empty group, read back; the group is listed.
+    let group = unique_name("admin-matrix-group");
+    let commit = BTreeMap::from([(tp(&topic, 0), CommittedOffset::new(3))]);
+    let committed = admin.commit_offsets(&group, &commit).await;
+    ok("commit_offsets", committed);
+    let fetched = admin
+        .fetch_offsets(&group, None, false)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: fetch_offsets: {e}"));
+    assert_eq!(
+        fetched.get(&tp(&topic, 0)).map(|o| o.offset),
+        Some(3),
+        "{what}"
+    );
+    let groups = admin
+        .list_groups(&[])
+        .await
+        .unwrap_or_else(|e| panic!("{what}: list_groups: {e}"));
+    assert!(
+        groups.iter().any(|g| g.group_id == group),
+        "{what}: {group} not listed"
+    );
+    let described = admin
+        .describe_groups(&[&group])
+        .await
+        .unwrap_or_else(|e| panic!("{what}: describe_groups: {e}"));
+    let d = described[&group]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{what}: describe_groups: {e}"));
+    assert_eq!(d.state, GroupState::Empty, "{what}");
+
+    // ACLs.
+    let principal = format!("User:{}", unique_name("matrix-user"));
+    let read = AclBinding::allow(
+        AclResourceType::Topic,
+        &topic,
+        &principal,
+        AclOperation::Read,
+    );
+    let created = admin
+        .create_acls(std::slice::from_ref(&read))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: create_acls: {e}"));
+    ok("create_acls", created[0].clone());
+    let mine = AclBindingFilter::any().with_principal(&principal);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = admin
+            .describe_acls(&mine)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: describe_acls: {e}"));
+        if found == vec![read.clone()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: describe_acls: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let removed = admin
+        .delete_acls(std::slice::from_ref(&mine))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: delete_acls: {e}"));
+    assert_eq!(removed[0].as_ref().ok(), Some(&vec![read]), "{what}");
+
+    let gone = admin
+        .delete_groups(&[&group])
+        .await
+        .unwrap_or_else(|e| panic!("{what}: delete_groups: {e}"));
+    ok("delete_groups", gone[&group].clone());
+    let gone = admin
+        .delete_topics(&[&topic])
+        .await
+        .unwrap_or_else(|e| panic!("{what}: delete_topics: {e}"));
+    ok("delete_topics", gone[&topic].clone());
+}
+
+#[test]
+fn admin_calls_on_every_listener() {
+    require_kafka!();
+    let clusters = [&shared_pair().source, shared_cluster_39()];
+    block_on(async {
+        for cluster in clusters {
+            for access in access_matrix() {
+                every_admin_call(cluster, access).await;
+            }
+        }
     });
 }
 

@@ -8,48 +8,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ferry_client::admin::{Admin, NewTopic};
 use ferry_client::cluster::{OffsetSpec, TopicSelection};
 use ferry_client::fetcher::{FetchConfig, FetchEvent, Fetcher, IsolationLevel, TopicPartition};
 use ferry_client::producer::{IdempotentProducer, ProducerConfig};
 use ferry_client::tls::TlsFailure;
 use ferry_client::{
-    BackoffConfig, ClientError, Cluster, ConnectionConfig, ConnectionConfigBuilder, SaslMechanism,
-    Secret, SecurityProtocol, TlsSettings,
+    BackoffConfig, ClientError, Cluster, ConnectionConfig, SaslMechanism, Secret, SecurityProtocol,
+    TlsSettings,
 };
 use ferry_testkit::{Listener, TxnOutcome};
 
-use crate::common::block_on;
-
-fn base(cluster: &ferry_testkit::Cluster, listener: Listener) -> ConnectionConfigBuilder {
-    let tls = cluster.tls();
-    let b = ConnectionConfig::builder()
-        .with_bootstrap([cluster.bootstrap(listener)])
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_request_timeout(Duration::from_secs(15))
-        .with_backoff(BackoffConfig::default().with_deadline(Duration::from_secs(10)));
-    match listener {
-        Listener::Plaintext => b,
-        Listener::SaslPlaintext => b.with_security_protocol(SecurityProtocol::SaslPlaintext),
-        Listener::Ssl => b
-            .with_security_protocol(SecurityProtocol::Ssl)
-            .with_tls(TlsSettings {
-                ca_file: Some(tls.ca.clone()),
-                client_cert_file: Some(tls.client_cert.clone()),
-                client_key_file: Some(tls.client_key.clone()),
-                ..TlsSettings::default()
-            }),
-        Listener::SaslSsl => b
-            .with_security_protocol(SecurityProtocol::SaslSsl)
-            .with_tls(TlsSettings {
-                ca_file: Some(tls.ca.clone()),
-                ..TlsSettings::default()
-            }),
-        other => panic!("no client settings for {other:?}"),
-    }
-}
+use crate::common::{access_matrix, block_on, connection, connection_as_admin};
 
 fn plaintext(cluster: &ferry_testkit::Cluster) -> ConnectionConfig {
-    base(cluster, Listener::Plaintext).build().unwrap()
+    connection(cluster, Listener::Plaintext).build().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,31 +191,16 @@ fn connects_negotiates_and_reads_metadata_on_every_listener() {
         .tools(Listener::Plaintext)
         .create_topic(&topic, 3, &[])
         .unwrap();
-    let mut cases = vec![(Listener::Plaintext, None), (Listener::Ssl, None)];
-    for m in [
-        SaslMechanism::Plain,
-        SaslMechanism::ScramSha256,
-        SaslMechanism::ScramSha512,
-    ] {
-        cases.push((Listener::SaslPlaintext, Some(m)));
-    }
-    cases.push((Listener::SaslSsl, Some(SaslMechanism::ScramSha512)));
-    cases.push((Listener::SaslSsl, Some(SaslMechanism::Plain)));
     block_on(async {
-        for (listener, mechanism) in cases {
-            let mut b = base(cluster, listener);
-            if let Some(m) = mechanism {
-                let admin = cluster.user("admin");
-                b = b.with_sasl(m, admin.username, Secret::new(admin.password));
-            }
-            let c = Cluster::connect(b.build().unwrap())
+        for access in access_matrix() {
+            let c = Cluster::connect(connection_as_admin(cluster, access))
                 .await
-                .unwrap_or_else(|e| panic!("{listener:?} {mechanism:?}: {e}"));
+                .unwrap_or_else(|e| panic!("{access}: {e}"));
             let md = c
                 .refresh_metadata(TopicSelection::Topics(vec![topic.clone()]))
                 .await
                 .unwrap();
-            assert_eq!(md.brokers.len(), 1, "{listener:?}");
+            assert_eq!(md.brokers.len(), 1, "{access}");
             let t = &md.topics[&topic];
             assert_eq!(t.partitions.len(), 3);
             assert!(!t.id.is_nil(), "topic ids from Metadata v10+");
@@ -262,10 +220,80 @@ fn connects_negotiates_and_reads_metadata_on_every_listener() {
                 .unwrap();
             assert!(
                 produce >= 12 && fetch >= 17,
-                "4.x broker: Produce v{produce}, Fetch v{fetch}"
+                "{access}: 4.x broker: Produce v{produce}, Fetch v{fetch}"
             );
         }
     });
+}
+
+/// The idempotent producer and the fetcher over every listener and SASL mechanism, on the 4.x
+/// pair and on 3.9: per access, two 3-record batches per partition of one topic land at the
+/// expected offsets and are fetched back with this producer's id.
+#[test]
+fn produce_and_fetch_on_every_listener() {
+    ferry_testkit::require_kafka!();
+    let clusters = [
+        &ferry_testkit::shared_pair().target,
+        ferry_testkit::shared_cluster_39(),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for cluster in clusters {
+        let topic = ferry_testkit::unique_name("client-matrix");
+        block_on(async {
+            let plain = Cluster::connect(plaintext(cluster)).await.unwrap();
+            let created = Admin::new(plain)
+                .create_topics(&[NewTopic::new(&topic, 2, 1)], false)
+                .await
+                .unwrap();
+            created[&topic].as_ref().unwrap();
+            for (i, access) in access_matrix().into_iter().enumerate() {
+                let what = format!("Kafka {} over {access}", cluster.version());
+                let c = Cluster::connect(connection_as_admin(cluster, access))
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: connect: {e}"));
+                let producer = IdempotentProducer::new(c.clone(), ProducerConfig::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: InitProducerId: {e}"));
+                let mut handles = Vec::new();
+                for b in 0..2 {
+                    for p in 0..2 {
+                        let recs: Vec<(Option<String>, String)> = (0..3)
+                            .map(|r| (None, format!("{i}-{}", payload(p, b, r))))
+                            .collect();
+                        let h = producer.send(&topic, p, encode_batch(&recs, now)).unwrap();
+                        handles.push((p, b, h));
+                    }
+                }
+                for (p, b, h) in handles {
+                    let ack = h
+                        .wait()
+                        .await
+                        .unwrap_or_else(|e| panic!("{what}: produce p{p} b{b}: {e}"));
+                    assert_eq!(
+                        ack.base_offset,
+                        (i * 6 + b * 3) as i64,
+                        "{what}: partition {p} batch {b}"
+                    );
+                }
+                let (batches, _) = fetch_all(&c, &topic, 2, FetchConfig::default()).await;
+                let pid = producer.identity().producer_id;
+                for p in 0..2 {
+                    let bs = &batches[&p];
+                    assert_eq!(bs.len(), 2 * (i + 1), "{what}: partition {p}: {bs:?}");
+                    let mine: Vec<i64> = bs
+                        .iter()
+                        .filter(|b| b.producer_id == pid && b.count == 3)
+                        .map(|b| b.base_offset)
+                        .collect();
+                    let want = vec![(i * 6) as i64, (i * 6 + 3) as i64];
+                    assert_eq!(mine, want, "{what}: partition {p}");
+                }
+            }
+        });
+    }
 }
 
 #[test]
@@ -278,7 +306,7 @@ fn wrong_password_is_a_typed_auth_error_with_the_broker_message() {
             (Listener::SaslPlaintext, SaslMechanism::Plain),
             (Listener::SaslSsl, SaslMechanism::ScramSha512),
         ] {
-            let cfg = base(cluster, listener)
+            let cfg = connection(cluster, listener)
                 .with_sasl(m, "alice", Secret::new("not-the-password"))
                 .build()
                 .unwrap();
@@ -647,7 +675,7 @@ fn kafka_3_9_cluster_produce_and_fetch() {
         .create_topic(&topic, 2, &[])
         .unwrap();
     block_on(async {
-        let cfg = base(cluster, Listener::SaslPlaintext)
+        let cfg = connection(cluster, Listener::SaslPlaintext)
             .with_sasl(
                 SaslMechanism::ScramSha512,
                 "admin",
@@ -726,9 +754,14 @@ fn dump_partition(cluster: &ferry_testkit::Cluster, topic: &str, partition: i32)
 // - Client: after the kill, a partition's next batch was sent on the new connection while its
 //   earlier batches were still pending on the dead one, so it reached the restarted broker
 //   first. Fixed in `producer.rs` (a partition's batches stay on one connection).
-// - Test data: batches carried CreateTime -1, so on restart the broker dropped our producer
-//   id's state as expired and accepted any sequence from it: a batch written just before the
-//   kill, whose ack was lost, was appended again when resent. Now uses real timestamps.
+// - Old timestamps: on restart the broker dropped our producer id's state as expired and
+//   accepted any sequence from it: a batch written just before the kill, whose ack was lost,
+//   was appended again when resent. Replicated data often has old timestamps, so the batches
+//   here carry CreateTime two days ago on purpose, and the producer now reads the log before
+//   resending a batch whose outcome is unknown (`producer.rs`, "Unknown outcomes").
+//
+// `FERRY_CRASH_RUNS=n` repeats it; `FERRY_CRASH_CHECK_LOG=0` turns the producer's log check
+// off to show the duplicates it prevents.
 #[test]
 fn broker_crash_mid_stream_loses_and_duplicates_nothing() {
     ferry_testkit::require_kafka!();
@@ -737,6 +770,18 @@ fn broker_crash_mid_stream_loses_and_duplicates_nothing() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+    let runs: usize = std::env::var("FERRY_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let check_log = std::env::var("FERRY_CRASH_CHECK_LOG").map_or(true, |v| v != "0");
+    for run in 0..runs {
+        eprintln!("broker crash run {}/{runs}", run + 1);
+        crash_mid_stream(check_log);
+    }
+}
+
+fn crash_mid_stream(check_log: bool) {
     let dedicated = ferry_testkit::dedicated_cluster(ferry_testkit::KAFKA_4);
     let topic = ferry_testkit::unique_name("client-crash");
     dedicated
@@ -745,7 +790,7 @@ fn broker_crash_mid_stream_loses_and_duplicates_nothing() {
         .unwrap();
     const BATCHES: usize = 60;
     block_on(async {
-        let cfg = base(&dedicated, Listener::Plaintext)
+        let cfg = connection(&dedicated, Listener::Plaintext)
             .with_request_timeout(Duration::from_secs(10))
             .with_backoff(BackoffConfig::default().with_deadline(Duration::from_secs(120)))
             .build()
@@ -753,22 +798,24 @@ fn broker_crash_mid_stream_loses_and_duplicates_nothing() {
         let c = Cluster::connect(cfg).await.unwrap();
         let producer_config = ProducerConfig {
             retry: BackoffConfig::default().with_deadline(Duration::from_secs(180)),
+            check_log_before_resend: check_log,
             ..ProducerConfig::default()
         };
         let producer = IdempotentProducer::new(c.clone(), producer_config)
             .await
             .unwrap();
         let mut events = producer.subscribe();
-        // Real timestamps matter: on the restart after kill -9 the broker rebuilds producer
+        // Old timestamps on purpose: on the restart after kill -9 the broker rebuilds producer
         // state from the log and drops producers whose last batch timestamp is older than
-        // `producer.id.expiration.ms` (one day; `ProducerStateManager.isProducerExpired`).
-        // With CreateTime -1 our producer id counted as expired, the broker accepted any
-        // sequence from it (KIP-360), and a batch written just before the kill whose ack was
-        // lost was appended a second time when resent.
-        let now_ms = std::time::SystemTime::now()
+        // `producer.id.expiration.ms` (one day; `ProducerStateManager.isProducerExpired`), then
+        // accepts any sequence from our producer id (KIP-360). Only the producer's log check
+        // keeps a batch written just before the kill, whose ack was lost, from being
+        // appended a second time when resent.
+        let two_days_ago = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_millis() as i64;
+            .as_millis() as i64
+            - 2 * 24 * 3600 * 1000;
         let mut handles = Vec::new();
         let mut killer = None;
         for b in 0..BATCHES {
@@ -803,7 +850,7 @@ fn broker_crash_mid_stream_loses_and_duplicates_nothing() {
                     p,
                     b,
                     producer
-                        .send(&topic, p, encode_batch(&recs, now_ms))
+                        .send(&topic, p, encode_batch(&recs, two_days_ago))
                         .unwrap(),
                 ));
             }

@@ -146,6 +146,38 @@ impl Metadata {
     pub fn topic_id(&self, topic: &str) -> Uuid {
         self.topics.get(topic).map_or(Uuid::nil(), |t| t.id)
     }
+
+    /// This snapshot with a leader hint applied (KIP-951): a NOT_LEADER_OR_FOLLOWER or
+    /// FENCED_LEADER_EPOCH answer from Produce v10+ / Fetch v16+ names the partition's
+    /// current leader and epoch and carries the endpoints of the brokers it names.
+    ///
+    /// `None` when the hint teaches nothing: the partition is unknown, the hint's epoch is
+    /// not newer than the cached one (a stale hint must not undo a refresh), the leader id is
+    /// negative, or the leader is neither a known broker nor among `endpoints`. The caller
+    /// then falls back to a metadata refresh.
+    #[must_use]
+    pub fn with_leader_hint(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        endpoints: &[BrokerInfo],
+    ) -> Option<Self> {
+        let cached = self.topics.get(topic)?.partitions.get(&partition)?;
+        if leader < 0 || leader_epoch <= cached.leader_epoch {
+            return None;
+        }
+        let mut next = self.clone();
+        if let std::collections::btree_map::Entry::Vacant(slot) = next.brokers.entry(leader) {
+            slot.insert(endpoints.iter().find(|b| b.id == leader)?.clone());
+        }
+        let p = next.topics.get_mut(topic)?.partitions.get_mut(&partition)?;
+        p.leader = Some(leader);
+        p.leader_epoch = leader_epoch;
+        p.error = ErrorCode::NoError;
+        Some(next)
+    }
 }
 
 /// Which topics a metadata refresh asks for.
@@ -240,6 +272,38 @@ impl Cluster {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
+    }
+
+    /// Applies a KIP-951 leader hint to the cached metadata (see
+    /// [`Metadata::with_leader_hint`]). Returns `false`, changing nothing, when the hint
+    /// teaches nothing; the caller then marks the metadata stale as before.
+    pub fn apply_leader_hint(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        endpoints: &[BrokerInfo],
+    ) -> bool {
+        let mut guard = self
+            .inner
+            .metadata
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.with_leader_hint(topic, partition, leader, leader_epoch, endpoints) {
+            Some(next) => {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    leader,
+                    leader_epoch,
+                    "leader hint applied"
+                );
+                *guard = Arc::new(next);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Marks the metadata as stale (after a routing error); the next
@@ -694,5 +758,74 @@ impl Cluster {
         }
         out.sort_unstable();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(id: i32) -> BrokerInfo {
+        BrokerInfo {
+            id,
+            host: format!("b{id}.example"),
+            port: 9092,
+            rack: None,
+        }
+    }
+
+    /// Topic `t` with one partition led by broker 1 at epoch 5; brokers 1 and 2 known.
+    fn snapshot() -> Metadata {
+        let partition = PartitionInfo {
+            partition: 0,
+            leader: Some(1),
+            leader_epoch: 5,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            error: ErrorCode::NoError,
+        };
+        Metadata {
+            brokers: BTreeMap::from([(1, broker(1)), (2, broker(2))]),
+            topics: BTreeMap::from([(
+                "t".to_owned(),
+                TopicInfo {
+                    name: "t".to_owned(),
+                    id: Uuid::nil(),
+                    is_internal: false,
+                    partitions: BTreeMap::from([(0, partition)]),
+                },
+            )]),
+            ..Metadata::default()
+        }
+    }
+
+    #[test]
+    fn leader_hint_moves_the_leader_to_a_known_broker() {
+        let md = snapshot().with_leader_hint("t", 0, 2, 6, &[]).unwrap();
+        assert_eq!(md.leader("t", 0).unwrap(), (2, 6));
+        assert_eq!(md.brokers.len(), 2);
+    }
+
+    #[test]
+    fn leader_hint_adds_the_new_leaders_endpoint() {
+        // Broker 3 is not in the cache: the hint's node endpoints supply its address.
+        assert!(snapshot().with_leader_hint("t", 0, 3, 6, &[]).is_none());
+        let md = snapshot()
+            .with_leader_hint("t", 0, 3, 6, &[broker(2), broker(3)])
+            .unwrap();
+        assert_eq!(md.leader("t", 0).unwrap(), (3, 6));
+        assert_eq!(md.brokers[&3].addr(), "b3.example:9092");
+    }
+
+    #[test]
+    fn stale_or_empty_hints_change_nothing() {
+        let md = snapshot();
+        // Same or older epoch: a refresh may already have moved past it.
+        assert!(md.with_leader_hint("t", 0, 2, 5, &[]).is_none());
+        assert!(md.with_leader_hint("t", 0, 2, 4, &[]).is_none());
+        // No leader in the hint (-1), unknown partition or topic.
+        assert!(md.with_leader_hint("t", 0, -1, 9, &[]).is_none());
+        assert!(md.with_leader_hint("t", 1, 2, 9, &[]).is_none());
+        assert!(md.with_leader_hint("u", 0, 2, 9, &[]).is_none());
     }
 }

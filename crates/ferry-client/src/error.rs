@@ -208,6 +208,17 @@ pub enum ClientError {
         /// The last error.
         last: Box<Self>,
     },
+    /// A batch was not written because an earlier batch of the same partition failed for
+    /// good: the producer never leaves a gap behind a failed batch (see `producer`).
+    #[error("not written: an earlier batch of {topic}-{partition} failed ({cause})")]
+    EarlierBatchFailed {
+        /// Topic of the partition.
+        topic: String,
+        /// Partition number.
+        partition: i32,
+        /// Why the earlier batch failed.
+        cause: Box<Self>,
+    },
     /// A request is invalid before it is sent (caller fault), e.g. a batch that is not v2.
     #[error("invalid request: {message}")]
     InvalidInput {

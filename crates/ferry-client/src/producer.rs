@@ -30,6 +30,41 @@
 //!   is reported as [`ProducerEvent::EpochBumped`]: a batch whose outcome was unknown may
 //!   then be written twice.
 //! - Retries per batch are bounded by the [`BackoffConfig`] (deadline and/or attempts).
+//! - A batch that fails for good (rejected, e.g. MESSAGE_TOO_LARGE, or out of retries) takes
+//!   every later unacknowledged batch of its partition with it
+//!   ([`ClientError::EarlierBatchFailed`]): a partition's log never gets a gap behind a failed
+//!   batch, which for a replicator would be a silently skipped record. Unlike Java's producer,
+//!   which re-sequences and writes the later batches.
+//!
+//! # Unknown outcomes
+//!
+//! The broker's deduplication rests on its producer state, and a broker can lose it: on
+//! restart after an unclean shutdown it rebuilds the state from the log and drops producers
+//! whose last batch's timestamp is older than `producer.id.expiration.ms` (one day), and a
+//! running broker does the same every `producer.id.expiration.check.interval.ms`. Replicated
+//! data often carries old CreateTime timestamps, so this is the common case for ferry, not
+//! an edge. A broker without state for our producer id accepts any sequence from it (KIP-360),
+//! so resending a batch that was written but whose ack was lost would write it twice.
+//!
+//! So when a batch's outcome is unknown (connection lost or timed out with the request
+//! written, or REQUEST_TIMED_OUT / NOT_ENOUGH_REPLICAS_AFTER_APPEND from the leader) the
+//! producer, once the partition's requests have all come back and before resending or bumping
+//! the epoch, fetches the partition from where the unacknowledged batches would start: right
+//! after the last acknowledged batch, known exactly because acks come back in sequence order
+//! (before the first ack, at `latest - records pending`, which assumes ferry is the only
+//! writer). Each batch it reads there is compared with the pending batches by producer id,
+//! epoch, base sequence and record count; a producer id belongs to one producer, so a match
+//! is exact even with other writers. Matched batches complete with the offsets the log gives
+//! them; the rest are resent with their original sequences. Failures to read the log are
+//! retried under the batch's retry policy; a non-retriable one (no READ permission on the
+//! topic) falls back to resending with a warning. Off with
+//! [`ProducerConfig::check_log_before_resend`].
+//!
+//! What the check cannot see: the fetch reads up to the high watermark, so a batch the old
+//! leader appended but had not replicated when the connection dropped is invisible; if it is
+//! committed later by a new leader that also dropped our producer state, it can still be
+//! written twice. Single-replica topics (HW = log end) and `acks=all` with a healthy ISR
+//! make this window narrow, not closed.
 //!
 //! Copies: a batch [`Bytes`] is copied once to patch its header unless the caller held the
 //! only reference (then it is patched in place), and kafka-protocol copies it once more into
@@ -49,7 +84,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferry_protocol::api::ApiKey;
-use ferry_protocol::batch::{BatchHeader, CRC_OFFSET, RECORD_BATCH_OVERHEAD, batch_crc};
+use ferry_protocol::batch::{
+    BatchHeader, BatchScanner, CRC_OFFSET, Entry, RECORD_BATCH_OVERHEAD, ScanConfig, batch_crc,
+};
 use ferry_protocol::error::ErrorCode;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -59,11 +96,11 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::cluster::Cluster;
+use crate::cluster::{BrokerInfo, Cluster, OffsetSpec};
 use crate::config::ConfigError;
 use crate::connection::BrokerConnection;
 use crate::error::ClientError;
-use crate::fetcher::TopicPartition;
+use crate::fetcher::{FetchConfig, FetchEvent, Fetcher, IsolationLevel, TopicPartition};
 
 const MAX_IN_FLIGHT: usize = 5;
 
@@ -71,7 +108,8 @@ const MAX_IN_FLIGHT: usize = 5;
 ///
 /// Defaults: 5 batches in flight per partition, 8 MiB per request (far below the broker's
 /// 100 MiB `socket.request.max.bytes`), 30 s produce timeout, retries per
-/// [`BackoffConfig::default`] (2 minutes per batch, like `delivery.timeout.ms`).
+/// [`BackoffConfig::default`] (2 minutes per batch, like `delivery.timeout.ms`), and the log
+/// check after a lost connection on (see [`ProducerConfig::check_log_before_resend`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
     /// Unacknowledged batches per partition, 1..=5.
@@ -82,6 +120,12 @@ pub struct ProducerConfig {
     pub ack_timeout: Duration,
     /// Retry policy per batch.
     pub retry: BackoffConfig,
+    /// After a batch's outcome became unknown (connection lost, request timed out, or the
+    /// broker's REQUEST_TIMED_OUT / NOT_ENOUGH_REPLICAS_AFTER_APPEND), read the partition's
+    /// log before resending and complete the batches found there instead of writing them
+    /// again. See "Unknown outcomes" in the module docs. Needs READ on the topic; without it
+    /// the producer logs a warning and resends as if this were off.
+    pub check_log_before_resend: bool,
 }
 
 impl Default for ProducerConfig {
@@ -91,6 +135,7 @@ impl Default for ProducerConfig {
             max_request_size: 8 * 1024 * 1024,
             ack_timeout: Duration::from_secs(30),
             retry: BackoffConfig::default(),
+            check_log_before_resend: true,
         }
     }
 }
@@ -258,6 +303,9 @@ struct Batch {
     state: BatchState,
     backoff: Backoff,
     last_error: Option<ClientError>,
+    /// An earlier batch of the partition failed for good while this one was in flight: it
+    /// fails with this error when its request comes back, whatever the broker said.
+    doomed: Option<ClientError>,
     reply: Option<oneshot::Sender<Result<ProduceAck, ClientError>>>,
 }
 
@@ -293,9 +341,31 @@ struct PartitionState {
     /// Broker and connection that carry this partition's in-flight batches. While any are
     /// in flight, later batches go on the same connection or wait (kafka-wire.md §3.3).
     conn: Option<(i32, BrokerConnection)>,
+    /// Offset right after the last batch acknowledged on this partition (None before the
+    /// first ack). Where the next unacknowledged batch lands if nobody else writes.
+    acked_end: Option<i64>,
+    /// Some unacknowledged batch may be in the log although no ack came back: the log is
+    /// read before anything is resent ([`ProducerConfig::check_log_before_resend`]).
+    unknown_outcome: bool,
 }
 
 impl PartitionState {
+    /// Resolves the handles of the acknowledged batches at the front, in sequence order.
+    fn deliver_acked(&mut self) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|b| matches!(b.state, BatchState::Acked(_)))
+        {
+            if let Some(mut b) = self.batches.pop_front()
+                && let BatchState::Acked(ack) = b.state
+                && let Some(reply) = b.reply.take()
+            {
+                let _ = reply.send(Ok(ack));
+            }
+        }
+    }
+
     /// Whether a further batch may go to `leader` now: nothing in flight, or the in-flight
     /// batches are on `leader`'s connection and it is still open. A batch sent on a new
     /// connection while earlier ones are pending on a dead one could reach the broker first;
@@ -322,10 +392,15 @@ enum Command {
 }
 
 /// `(error code, base offset, log append time, error message)` of one partition.
-type PartitionOutcome = (ErrorCode, i64, i64, Option<String>);
+/// `(error code, base offset, log append time, error message, leader hint)` of one
+/// partition; the hint is `(leader id, leader epoch)` from Produce v10+ (KIP-951), `(-1, -1)`
+/// when absent.
+type PartitionOutcome = (ErrorCode, i64, i64, Option<String>, (i32, i32));
 
 struct Completion {
     broker: i32,
+    /// Whether the request may have reached the broker (false when no connection was had).
+    maybe_written: bool,
     version: i16,
     batches: Vec<(TopicPartition, u64)>,
     result: Result<ProduceResponse, ClientError>,
@@ -578,6 +653,7 @@ impl Driver {
                     state: BatchState::Queued,
                     backoff: retry.start(),
                     last_error: None,
+                    doomed: None,
                     reply: Some(reply),
                 };
                 batch.stamp(identity, base_sequence);
@@ -588,17 +664,20 @@ impl Driver {
 
     /// Sends whatever can be sent, one batch per partition per request.
     async fn dispatch(&mut self) {
+        self.check_unknown_outcomes().await;
         if self.bump_reason.is_some() {
-            if self.in_flight == 0 {
+            // A bump re-stamps the unacknowledged batches: first learn which are in the log.
+            if self.in_flight == 0 && !self.partitions.values().any(|p| p.unknown_outcome) {
                 self.bump_epoch().await;
             } else {
                 return;
             }
         }
         let now = Instant::now();
-        // Partitions whose failed requests have all come back: requeue their batches.
+        // Partitions whose failed requests have all come back (and whose log was checked if
+        // an outcome was unknown): requeue their batches.
         for (tp, p) in &mut self.partitions {
-            if p.needs_resend && p.in_flight == 0 {
+            if p.needs_resend && p.in_flight == 0 && !p.unknown_outcome {
                 p.needs_resend = false;
                 let mut delay = None;
                 let mut expired = Vec::new();
@@ -615,15 +694,23 @@ impl Driver {
                 }
                 if !expired.is_empty() {
                     tracing::warn!(%tp, "batch retries exhausted");
+                    let mut first_failure = None;
                     for b in p.batches.iter_mut().filter(|b| expired.contains(&b.id)) {
                         let last = b.last_error.take().unwrap_or(ClientError::Shutdown);
-                        b.fail(ClientError::RetriesExhausted {
+                        let error = ClientError::RetriesExhausted {
                             attempts: b.backoff.attempts(),
                             elapsed: b.backoff.elapsed(),
                             last: Box::new(last),
-                        });
+                        };
+                        if first_failure.is_none() {
+                            first_failure = Some((b.id, error.clone()));
+                        }
+                        b.fail(error);
                     }
                     p.batches.retain(|b| !expired.contains(&b.id));
+                    if let Some((id, error)) = first_failure {
+                        fail_later_batches(p, tp, id, &error);
+                    }
                     // Its sequence range is now a gap: later batches need a new epoch.
                     if !p.batches.is_empty() || p.next_sequence != 0 {
                         self.bump_reason = Some(format!("a batch of {tp} failed for good"));
@@ -719,6 +806,121 @@ impl Driver {
         }
     }
 
+    /// For each partition whose requests have all come back and some of whose unacknowledged
+    /// batches may be in the log, reads the log from where they would be and completes the
+    /// batches found there (see "Unknown outcomes" in the module docs).
+    async fn check_unknown_outcomes(&mut self) {
+        let now = Instant::now();
+        let due: Vec<TopicPartition> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| {
+                p.unknown_outcome && p.in_flight == 0 && p.retry_at.is_none_or(|t| t <= now)
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in due {
+            let Some(p) = self.partitions.get(&tp) else {
+                continue;
+            };
+            let pending: Vec<Pending> = p
+                .batches
+                .iter()
+                .filter(|b| !matches!(b.state, BatchState::Acked(_)))
+                .map(|b| Pending {
+                    id: b.id,
+                    identity: b.identity,
+                    base_sequence: b.base_sequence,
+                    records: b.records,
+                })
+                .collect();
+            let result = if pending.is_empty() {
+                Ok(Vec::new())
+            } else {
+                find_in_log(
+                    &self.cluster,
+                    &tp,
+                    p.acked_end,
+                    pending,
+                    self.config.max_request_size,
+                )
+                .await
+            };
+            let Some(p) = self.partitions.get_mut(&tp) else {
+                continue;
+            };
+            match result {
+                Ok(found) => {
+                    p.unknown_outcome = false;
+                    p.retry_at = None;
+                    if !found.is_empty() {
+                        tracing::info!(
+                            %tp,
+                            batches = found.len(),
+                            "unacknowledged batches found in the log: completed, not resent"
+                        );
+                    }
+                    for f in found {
+                        if let Some(b) = p.batches.iter_mut().find(|b| b.id == f.id) {
+                            let end = f.base_offset.saturating_add(i64::from(b.records));
+                            p.acked_end = Some(p.acked_end.map_or(end, |e| e.max(end)));
+                            b.state = BatchState::Acked(ProduceAck {
+                                base_offset: f.base_offset,
+                                log_append_time: f.log_append_time,
+                                identity: b.identity,
+                                base_sequence: b.base_sequence,
+                            });
+                        }
+                    }
+                    p.deliver_acked();
+                }
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(%tp, error = %e, "log check failed; will retry");
+                    if e.needs_metadata_refresh() {
+                        self.cluster.mark_stale();
+                    }
+                    let delay = p
+                        .batches
+                        .iter_mut()
+                        .find(|b| !matches!(b.state, BatchState::Acked(_)))
+                        .and_then(|b| b.backoff.next_delay());
+                    if let Some(d) = delay {
+                        p.retry_at = Some(now + d);
+                        continue;
+                    }
+                    tracing::warn!(%tp, "batch retries exhausted while checking the log");
+                    let mut kept = VecDeque::new();
+                    for mut b in p.batches.drain(..) {
+                        if matches!(b.state, BatchState::Acked(_)) {
+                            kept.push_back(b);
+                        } else {
+                            b.fail(ClientError::RetriesExhausted {
+                                attempts: b.backoff.attempts(),
+                                elapsed: b.backoff.elapsed(),
+                                last: Box::new(e.clone()),
+                            });
+                        }
+                    }
+                    p.batches = kept;
+                    p.unknown_outcome = false;
+                    p.needs_resend = false;
+                    p.retry_at = None;
+                    // Their sequence ranges are a gap now: later batches need a new epoch.
+                    self.bump_reason = Some(format!("batches of {tp} failed for good"));
+                }
+                Err(e) => {
+                    // Typically no READ permission on the target topic: resend as before.
+                    tracing::warn!(
+                        %tp,
+                        error = %e,
+                        "cannot read the log to check unacknowledged batches; resending them"
+                    );
+                    p.unknown_outcome = false;
+                }
+            }
+        }
+    }
+
     async fn send_to_broker(
         &mut self,
         broker: i32,
@@ -730,6 +932,7 @@ impl Driver {
                 let ids = batches.into_iter().map(|(tp, id, _, _)| (tp, id)).collect();
                 self.handle_completion(Completion {
                     broker,
+                    maybe_written: false,
                     version: -1,
                     batches: ids,
                     result: Err(e),
@@ -843,6 +1046,7 @@ impl Driver {
                         let result = pending.response().await;
                         let _ = tx.send(Completion {
                             broker,
+                            maybe_written: true,
                             version,
                             batches: ids,
                             result,
@@ -851,6 +1055,7 @@ impl Driver {
                 }
                 Err(e) => self.handle_completion(Completion {
                     broker,
+                    maybe_written: true,
                     version,
                     batches: ids,
                     result: Err(e),
@@ -870,6 +1075,7 @@ impl Driver {
                 }
                 b.fail(error.clone());
                 p.batches.retain(|b| b.id != id);
+                fail_later_batches(p, &tp, id, &error);
                 self.bump_reason = Some(format!("a batch of {tp} failed for good: {error}"));
             }
         }
@@ -877,9 +1083,21 @@ impl Driver {
 
     fn handle_completion(&mut self, done: Completion) {
         let mut outcomes: HashMap<(String, i32), PartitionOutcome> = HashMap::new();
+        let mut endpoints: Vec<BrokerInfo> = Vec::new();
         let transport_error = match done.result {
             Ok(resp) => {
                 let md = self.cluster.metadata();
+                // KIP-951: brokers named by leader hints, so routing needs no Metadata call.
+                endpoints = resp
+                    .node_endpoints
+                    .iter()
+                    .map(|n| BrokerInfo {
+                        id: n.node_id.0,
+                        host: n.host.to_string(),
+                        port: n.port,
+                        rack: n.rack.as_ref().map(ToString::to_string),
+                    })
+                    .collect();
                 for t in resp.responses {
                     let name = if done.version >= 13 {
                         md.topic_name(t.topic_id)
@@ -896,6 +1114,7 @@ impl Driver {
                                 p.base_offset,
                                 p.log_append_time_ms,
                                 p.error_message.map(|m| m.to_string()),
+                                (p.current_leader.leader_id.0, p.current_leader.leader_epoch),
                             ),
                         );
                     }
@@ -922,6 +1141,11 @@ impl Driver {
             }
             p.in_flight = p.in_flight.saturating_sub(1);
             self.in_flight = self.in_flight.saturating_sub(1);
+            if let Some(error) = b.doomed.take() {
+                b.fail(error);
+                p.batches.retain(|x| x.id != id);
+                continue;
+            }
             tracing::debug!(
                 %tp,
                 batch = b.id,
@@ -936,9 +1160,10 @@ impl Driver {
                 b.state = BatchState::Queued;
                 b.last_error = Some(e.clone());
                 p.needs_resend = true;
+                p.unknown_outcome |= done.maybe_written && self.config.check_log_before_resend;
                 continue;
             }
-            let Some((code, base_offset, log_append_time, message)) =
+            let Some((code, base_offset, log_append_time, message, (hint_leader, hint_epoch))) =
                 outcomes.remove(&(tp.topic.clone(), tp.partition))
             else {
                 b.state = BatchState::Queued;
@@ -959,6 +1184,10 @@ impl Driver {
             };
             match code {
                 ErrorCode::NoError | ErrorCode::DuplicateSequenceNumber => {
+                    if base_offset >= 0 {
+                        let end = base_offset.saturating_add(i64::from(b.records));
+                        p.acked_end = Some(p.acked_end.map_or(end, |e| e.max(end)));
+                    }
                     b.state = BatchState::Acked(ProduceAck {
                         base_offset,
                         log_append_time,
@@ -979,8 +1208,24 @@ impl Driver {
                     }
                 }
                 code if code.is_retriable() && code != ErrorCode::CorruptMessage => {
-                    if code.is_routing() {
+                    // KIP-951: a NOT_LEADER_OR_FOLLOWER answer may name the new leader.
+                    if code.is_routing()
+                        && !self.cluster.apply_leader_hint(
+                            &tp.topic,
+                            tp.partition,
+                            hint_leader,
+                            hint_epoch,
+                            &endpoints,
+                        )
+                    {
                         self.cluster.mark_stale();
+                    }
+                    // Appended by the leader, not (yet) replicated: in the log or not.
+                    if matches!(
+                        code,
+                        ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend
+                    ) {
+                        p.unknown_outcome |= self.config.check_log_before_resend;
                     }
                     b.state = BatchState::Queued;
                     b.last_error = Some(error);
@@ -990,6 +1235,7 @@ impl Driver {
                     tracing::warn!(%tp, error = %error, "batch rejected");
                     b.fail(error.clone());
                     p.batches.retain(|x| x.id != id);
+                    fail_later_batches(p, &tp, id, &error);
                     // Its sequence range is a gap now: a new epoch restarts sequences.
                     if self.bump_reason.is_none() {
                         self.bump_reason = Some(format!("batch of {tp} rejected: {error}"));
@@ -998,18 +1244,7 @@ impl Driver {
             }
         }
         for p in self.partitions.values_mut() {
-            while p
-                .batches
-                .front()
-                .is_some_and(|b| matches!(b.state, BatchState::Acked(_)))
-            {
-                if let Some(mut b) = p.batches.pop_front()
-                    && let BatchState::Acked(ack) = b.state
-                    && let Some(reply) = b.reply.take()
-                {
-                    let _ = reply.send(Ok(ack));
-                }
-            }
+            p.deliver_acked();
         }
     }
 
@@ -1082,10 +1317,212 @@ impl Driver {
     }
 }
 
+/// A batch of `tp` failed for good: every later unacknowledged batch of the partition fails
+/// too, so the log never has a gap behind the failed one (a replicator must not skip a
+/// record). Queued batches fail now; in-flight ones when their request comes back (the broker
+/// rejects them anyway: their sequences follow one it never appended). Returns how many
+/// batches were failed now.
+fn fail_later_batches(
+    p: &mut PartitionState,
+    tp: &TopicPartition,
+    failed_id: u64,
+    cause: &ClientError,
+) -> usize {
+    let error = ClientError::EarlierBatchFailed {
+        topic: tp.topic.clone(),
+        partition: tp.partition,
+        cause: Box::new(cause.clone()),
+    };
+    let mut failed_now = Vec::new();
+    for b in p.batches.iter_mut().filter(|b| b.id > failed_id) {
+        match b.state {
+            BatchState::Queued => {
+                b.fail(error.clone());
+                failed_now.push(b.id);
+            }
+            BatchState::InFlight => b.doomed = Some(error.clone()),
+            BatchState::Acked(_) => {}
+        }
+    }
+    p.batches.retain(|b| !failed_now.contains(&b.id));
+    failed_now.len()
+}
+
 /// `base + records`, wrapping from `i32::MAX` to 0 (kafka-wire.md §3.2).
 fn next_sequence(base: i32, records: i32) -> i32 {
     let next = i64::from(base) + i64::from(records);
     i32::try_from(next % (i64::from(i32::MAX) + 1)).unwrap_or(0)
+}
+
+/// An unacknowledged batch the log check looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    id: u64,
+    identity: ProducerIdentity,
+    base_sequence: i32,
+    records: i32,
+}
+
+/// A pending batch found in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    id: u64,
+    base_offset: i64,
+    log_append_time: i64,
+}
+
+/// Fetch rounds the log check makes before giving up (it then resends what it has not
+/// found); one round suffices unless other producers wrote in between.
+const MAX_CHECK_ROUNDS: usize = 16;
+
+/// The sans-I/O part of the log check: fed the records blobs fetched from
+/// [`LogCheck::next_offset`], it matches the partition's batches, in log order, against the
+/// pending batches, in sequence order, by producer id, epoch, base sequence and record count.
+/// A producer id is ours alone, so a match is exact whoever else writes to the partition.
+#[derive(Debug)]
+struct LogCheck {
+    pending: Vec<Pending>,
+    found: Vec<Found>,
+    next_offset: i64,
+    finished: bool,
+}
+
+impl LogCheck {
+    fn new(start: i64, pending: Vec<Pending>) -> Self {
+        let finished = pending.is_empty();
+        Self {
+            pending,
+            found: Vec::new(),
+            next_offset: start,
+            finished,
+        }
+    }
+
+    fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Feeds the records fetched from [`LogCheck::next_offset`] and the partition's high
+    /// watermark. The check finishes when every pending batch was found, the high watermark
+    /// is reached, the bytes are not v2 batches, or a later pending batch shows up without
+    /// the one before it (impossible under the broker's sequence rules; the rest is resent).
+    fn feed(&mut self, records: &Bytes, high_watermark: i64) {
+        let config = ScanConfig::default().with_skip_below(self.next_offset);
+        for entry in BatchScanner::with_config(records.clone(), config) {
+            let Ok(Entry::V2(batch)) = entry else {
+                self.finished = true;
+                return;
+            };
+            let same = |p: &Pending| {
+                batch.producer_id() == p.identity.producer_id
+                    && batch.producer_epoch() == p.identity.epoch
+                    && batch.base_sequence() == p.base_sequence
+                    && batch.records_count() == p.records
+            };
+            let k = self.found.len();
+            if self.pending.get(k).is_some_and(same) {
+                if let Some(p) = self.pending.get(k) {
+                    self.found.push(Found {
+                        id: p.id,
+                        base_offset: batch.base_offset(),
+                        log_append_time: if batch.attributes().is_log_append_time() {
+                            batch.max_timestamp()
+                        } else {
+                            -1
+                        },
+                    });
+                }
+            } else if self.pending.iter().skip(k + 1).any(same) {
+                self.finished = true;
+                return;
+            }
+            self.next_offset = self.next_offset.max(batch.next_offset());
+            if self.found.len() == self.pending.len() {
+                self.finished = true;
+                return;
+            }
+        }
+        if self.next_offset >= high_watermark {
+            self.finished = true;
+        }
+    }
+
+    fn into_found(self) -> Vec<Found> {
+        self.found
+    }
+}
+
+/// Reads `tp` from where its pending batches would be and returns those found in the log.
+///
+/// Where to start: right after the last acknowledged batch when there is one. Before the
+/// partition's first ack, at `latest - (records pending)` (ListOffsets): exact when ferry is
+/// the partition's only writer, which is the mirroring setup; with other writers a batch of
+/// ours further back is not found and is resent, as without the check.
+async fn find_in_log(
+    cluster: &Cluster,
+    tp: &TopicPartition,
+    acked_end: Option<i64>,
+    pending: Vec<Pending>,
+    max_request_size: usize,
+) -> Result<Vec<Found>, ClientError> {
+    let start = match acked_end {
+        Some(offset) => offset,
+        None => {
+            let total: i64 = pending.iter().map(|p| i64::from(p.records)).sum();
+            let latest = cluster
+                .list_offsets(&tp.topic, &[tp.partition], OffsetSpec::Latest, false)
+                .await?;
+            latest
+                .first()
+                .map_or(0, |&(_, offset)| offset.saturating_sub(total).max(0))
+        }
+    };
+    let bytes = i32::try_from(max_request_size.saturating_mul(2)).unwrap_or(i32::MAX);
+    let mut fetcher = Fetcher::new(
+        cluster.clone(),
+        FetchConfig {
+            max_wait: Duration::ZERO,
+            min_bytes: 0,
+            max_bytes: bytes,
+            partition_max_bytes: bytes,
+            isolation: IsolationLevel::ReadUncommitted,
+            sessions: false,
+        },
+    )?;
+    let mut check = LogCheck::new(start, pending);
+    for _ in 0..MAX_CHECK_ROUNDS {
+        if check.is_finished() {
+            break;
+        }
+        fetcher.assign(tp.clone(), check.next_offset());
+        let mut answered = false;
+        for event in fetcher.fetch().await? {
+            match event {
+                FetchEvent::Data(d) if d.tp == *tp => {
+                    answered = true;
+                    check.feed(&d.records, d.high_watermark);
+                }
+                // Below the log start or past the end: nothing more of ours is there.
+                FetchEvent::OffsetOutOfRange { .. } => return Ok(check.into_found()),
+                FetchEvent::Error { error, .. } => return Err(error),
+                _ => {}
+            }
+        }
+        if !answered {
+            // The leader's broker was skipped: the log was not read, so nothing is known.
+            return Err(ClientError::NoLeader {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            });
+        }
+    }
+    // Rounds used up (other writers' data in between): what was found is exact; the rest
+    // is resent.
+    Ok(check.into_found())
 }
 
 #[cfg(test)]
@@ -1145,6 +1582,134 @@ mod tests {
         let mut short = test_batch(2).to_vec();
         short.push(0);
         assert!(check_batch(&short).is_err(), "length field must match");
+    }
+
+    const US: ProducerIdentity = ProducerIdentity {
+        producer_id: 4000,
+        epoch: 2,
+    };
+
+    /// A stored batch as a fetch returns it: `n` records at `base_offset`, written by
+    /// `identity` with `base_sequence`.
+    fn logged(base_offset: i64, n: i32, identity: ProducerIdentity, base_sequence: i32) -> Vec<u8> {
+        let mut b = BytesMut::from(test_batch(n));
+        stamp_producer_fields(&mut b, identity, base_sequence);
+        b[..8].copy_from_slice(&base_offset.to_be_bytes());
+        b.to_vec()
+    }
+
+    fn pending(id: u64, base_sequence: i32, records: i32) -> Pending {
+        Pending {
+            id,
+            identity: US,
+            base_sequence,
+            records,
+        }
+    }
+
+    fn blob(parts: &[Vec<u8>]) -> Bytes {
+        Bytes::from(parts.concat())
+    }
+
+    #[test]
+    fn log_check_completes_the_written_prefix_and_skips_other_writers() {
+        let other = ProducerIdentity {
+            producer_id: 17,
+            epoch: 0,
+        };
+        // Ours: seq 5 (2 records) written at 13 after another writer's batch; seq 7 not.
+        let mut check = LogCheck::new(10, vec![pending(1, 5, 2), pending(2, 7, 3)]);
+        check.feed(&blob(&[logged(10, 3, other, 0), logged(13, 2, US, 5)]), 15);
+        assert!(check.is_finished(), "high watermark reached");
+        assert_eq!(
+            check.into_found(),
+            vec![Found {
+                id: 1,
+                base_offset: 13,
+                log_append_time: -1
+            }]
+        );
+    }
+
+    #[test]
+    fn log_check_finds_everything_and_stops() {
+        let mut check = LogCheck::new(0, vec![pending(1, 0, 2), pending(2, 2, 1)]);
+        check.feed(&blob(&[logged(0, 2, US, 0), logged(2, 1, US, 2)]), 100);
+        assert!(check.is_finished());
+        let found = check.into_found();
+        assert_eq!(
+            found
+                .iter()
+                .map(|f| (f.id, f.base_offset))
+                .collect::<Vec<_>>(),
+            vec![(1, 0), (2, 2)]
+        );
+    }
+
+    #[test]
+    fn log_check_needs_the_exact_identity_sequence_and_count() {
+        let old_epoch = ProducerIdentity { epoch: 1, ..US };
+        for stored in [
+            logged(0, 2, old_epoch, 0), // same id, earlier epoch
+            logged(0, 2, US, 1),        // other sequence
+            logged(0, 3, US, 0),        // other record count
+        ] {
+            let mut check = LogCheck::new(0, vec![pending(1, 0, 2)]);
+            check.feed(&blob(&[stored]), 2);
+            assert!(check.is_finished());
+            assert!(check.into_found().is_empty());
+        }
+    }
+
+    #[test]
+    fn log_check_continues_below_the_high_watermark() {
+        let mut check = LogCheck::new(0, vec![pending(1, 0, 2), pending(2, 2, 2)]);
+        // First round: only the first batch came back (response size limit).
+        check.feed(&blob(&[logged(0, 2, US, 0)]), 4);
+        assert!(!check.is_finished());
+        assert_eq!(check.next_offset(), 2);
+        // Second round from offset 2; a fetch may repeat the batch holding the fetch offset.
+        check.feed(&blob(&[logged(0, 2, US, 0), logged(2, 2, US, 2)]), 4);
+        assert!(check.is_finished());
+        assert_eq!(check.into_found().len(), 2);
+    }
+
+    #[test]
+    fn log_check_ignores_batches_before_the_start_and_gives_up_on_a_gap() {
+        // A matching batch below the start offset is not a candidate.
+        let mut check = LogCheck::new(5, vec![pending(1, 0, 2)]);
+        check.feed(&blob(&[logged(0, 2, US, 0)]), 5);
+        assert!(check.is_finished());
+        assert!(check.into_found().is_empty());
+        // The second pending batch without the first: stop, resend everything.
+        let mut check = LogCheck::new(0, vec![pending(1, 0, 2), pending(2, 2, 2)]);
+        check.feed(&blob(&[logged(0, 2, US, 2)]), 10);
+        assert!(check.is_finished());
+        assert!(check.into_found().is_empty());
+        // Bytes that are not v2 batches end the check.
+        let mut check = LogCheck::new(0, vec![pending(1, 0, 2)]);
+        let mut legacy = logged(0, 2, US, 0);
+        legacy[16] = 7;
+        check.feed(&Bytes::from(legacy), 10);
+        assert!(check.is_finished());
+        assert!(check.into_found().is_empty());
+    }
+
+    #[test]
+    fn log_check_reports_log_append_time() {
+        let mut stored = logged(7, 1, US, 0);
+        stored[22] |= 0x08; // timestamp type: LogAppendTime
+        stored[35..43].copy_from_slice(&1_700_000_000_000i64.to_be_bytes());
+        let mut check = LogCheck::new(7, vec![pending(9, 0, 1)]);
+        check.feed(&Bytes::from(stored), 8);
+        assert_eq!(
+            check.into_found(),
+            vec![Found {
+                id: 9,
+                base_offset: 7,
+                log_append_time: 1_700_000_000_000
+            }]
+        );
     }
 
     #[test]
