@@ -38,10 +38,14 @@
 //! (`security.protocol`, `sasl.jaas.config`, PEM `ssl.*`) and runs the tool classes from the same
 //! classpath (`java -cp '<cache>/<version>/libs/*' <main class>`), with a timeout.
 
+pub mod checker;
 mod cluster;
 mod error;
+pub mod fake_broker;
 mod launcher;
+pub mod proxy;
 mod tools;
+pub mod workload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -51,6 +55,8 @@ pub use cluster::{
 };
 pub use error::{Error, Result};
 pub use launcher::{dedicated_cluster, kafka_cache_dir, repo_root, shared_cluster_39, shared_pair};
+/// The `rand` crate the workload and the fault schedules use (re-exported for tests).
+pub use rand;
 pub use tools::{
     ConsumeOptions, ConsumedRecord, GroupOffsetRow, JavaTools, PerfResult, ToolOutput,
     TopicDescription, TopicPartitionInfo, TxnOutcome, TxnRecordMeta,
