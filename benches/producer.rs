@@ -22,7 +22,8 @@
 //! FERRY_IT=1 FERRY_BENCH_MIB=128 FERRY_BENCH_ROUNDS=5 FERRY_BENCH_CODEC=lz4 cargo bench --bench producer
 //! ```
 //!
-//! Without `FERRY_IT=1` (or `CI=true`) it prints a skip line and exits. Needs `/usr/bin/time`
+//! Without `FERRY_IT=1` (or `CI=true`), or when run by `cargo test --all-targets` (no `--bench`
+//! argument), it prints a skip line and exits. Needs `/usr/bin/time`
 //! (`apt-get install -y time`) and Java 17+.
 
 use std::process::Command;
@@ -251,6 +252,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench targets without `--bench`: only build-check there.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("skipped: run with `cargo bench --bench producer` to measure");
+        return;
+    }
     if !ferry_testkit::it_enabled() {
         eprintln!("skipped: the producer benchmark needs Kafka; set FERRY_IT=1 (or CI=true)");
         return;
