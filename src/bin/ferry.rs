@@ -3,6 +3,8 @@
 //! ```text
 //! ferry run <mm2.properties> [--clusters A B ...]   replicate until SIGTERM / SIGINT
 //! ferry check <mm2.properties> [--strict] [--offline]
+//! ferry status <mm2.properties> [--json] [--metrics-addr HOST:PORT] [--exit-code]
+//! ferry verify <mm2.properties> [--json]
 //! ```
 //!
 //! `run` is a drop-in for `connect-mirror-maker.sh mm2.properties [--clusters ...]`: the same
@@ -11,8 +13,16 @@
 //! at once with 1). `check` validates the file, prints its notices, the resolved flows and,
 //! unless `--offline`, which live source topics each flow selects.
 //!
-//! Exit codes: 0 ok, 1 invalid configuration or runtime error, 2 usage. Secrets are never
-//! printed.
+//! `run --metrics-addr HOST:PORT` serves Prometheus text at `/metrics` and the status JSON at
+//! `/status` (`ferry::mirror::metrics` documents the names). On a terminal `run` shows a live
+//! view per flow (records/s, MiB/s, remaining lag, ETA); otherwise it logs a status line per
+//! flow every `--status-interval` seconds (`--log-format json` for machines). `status` reads
+//! stored progress and the clusters (or, with `--metrics-addr`, a running process's `/status`)
+//! and ends with the cutover verdict. `verify` compares source and target record by record,
+//! plus partition counts, configs and ACLs (`ferry::mirror::verify`).
+//!
+//! Exit codes: 0 ok, 1 invalid configuration or runtime error (for `verify`: any difference),
+//! 2 usage, 3 `status --exit-code` and not ready for cutover. Secrets are never printed.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -26,6 +36,9 @@ use ferry::mirror::policy::{PolicyKind, ReplicationPolicy};
 use ferry::mirror::settings::{FlowSettings, Isolation, OffsetSyncsLocation, StartPosition};
 use ferry::{Mirror, MirrorOptions};
 use tracing_subscriber::EnvFilter;
+
+#[path = "ferry/operator.rs"]
+mod operator;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +79,46 @@ enum Command {
         /// Log a status line per flow this often (seconds, 0 = never).
         #[arg(long, default_value_t = 30)]
         status_interval: u64,
+        /// Serve Prometheus metrics at /metrics and the status JSON at /status (off by default).
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<String>,
+        /// No live view on a terminal (log status lines instead).
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Shows replication status per partition and group, and whether it is ready for cutover.
+    Status {
+        /// The mm2.properties file.
+        config: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Ask a running `ferry run --metrics-addr` for its /status instead of the clusters.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<String>,
+        /// Exit with 3 when not ready for cutover.
+        #[arg(long)]
+        exit_code: bool,
+        /// Run only the flows whose target cluster is listed.
+        #[arg(long, num_args = 1..)]
+        clusters: Vec<String>,
+        /// Time limit per flow (seconds).
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Compares source and target: records, partition counts, configs, ACLs.
+    Verify {
+        /// The mm2.properties file.
+        config: PathBuf,
+        /// Print the differences as JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Run only the flows whose target cluster is listed.
+        #[arg(long, num_args = 1..)]
+        clusters: Vec<String>,
+        /// No progress bar on a terminal.
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Validates the file and shows what it would replicate.
     Check {
@@ -86,10 +139,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Check { .. } => "warn",
+        Command::Check { .. } | Command::Status { .. } | Command::Verify { .. } => "warn",
         Command::Run { .. } => "info",
     };
-    init_logging(cli.log_format, cli.log_level.as_deref(), default_level);
+    // A live view on a terminal; logs then go through it so they do not tear the bars.
+    let live = match &cli.command {
+        Command::Run { no_progress, .. } | Command::Verify { no_progress, .. }
+            if !*no_progress && std::io::stderr().is_terminal() =>
+        {
+            Some(indicatif::MultiProgress::new())
+        }
+        _ => None,
+    };
+    init_logging(
+        cli.log_format,
+        cli.log_level.as_deref(),
+        default_level,
+        live.clone(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -106,7 +173,46 @@ fn main() -> ExitCode {
             clusters,
             strict,
             status_interval,
-        } => runtime.block_on(run(config, clusters, strict, status_interval)),
+            metrics_addr,
+            no_progress: _,
+        } => runtime.block_on(run(
+            config,
+            clusters,
+            strict,
+            status_interval,
+            metrics_addr,
+            live,
+        )),
+        Command::Status {
+            config,
+            json,
+            metrics_addr,
+            exit_code,
+            clusters,
+            timeout,
+        } => {
+            let r = runtime.block_on(operator::status(
+                config,
+                json,
+                metrics_addr,
+                clusters,
+                Duration::from_secs(timeout),
+            ));
+            match r {
+                Ok(false) if exit_code => {
+                    runtime.shutdown_timeout(Duration::from_secs(5));
+                    return ExitCode::from(3);
+                }
+                Ok(_) => Ok(()),
+                Err(()) => Err(()),
+            }
+        }
+        Command::Verify {
+            config,
+            json,
+            clusters,
+            no_progress: _,
+        } => runtime.block_on(operator::verify(config, json, clusters, live)),
         Command::Check {
             config,
             strict,
@@ -121,7 +227,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat, level: Option<&str>, default_level: &str) {
+fn init_logging(
+    format: LogFormat,
+    level: Option<&str>,
+    default_level: &str,
+    live: Option<indicatif::MultiProgress>,
+) {
     let filter = match level {
         Some(l) => EnvFilter::try_new(l).unwrap_or_else(|_| EnvFilter::new(default_level)),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
@@ -129,7 +240,7 @@ fn init_logging(format: LogFormat, level: Option<&str>, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(operator::LogWriter::new(live));
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -147,7 +258,14 @@ async fn run(
     clusters: Vec<String>,
     strict: bool,
     status_interval: u64,
+    metrics_addr: Option<String>,
+    live: Option<indicatif::MultiProgress>,
 ) -> Result<(), ()> {
+    // The recorder first: the engine's series register against it.
+    let metrics = match &metrics_addr {
+        Some(addr) => Some(operator::MetricsServer::bind(addr).await?),
+        None => None,
+    };
     let mut options = MirrorOptions::new().strict(strict);
     if !clusters.is_empty() {
         options = options.with_target_clusters(clusters);
@@ -179,6 +297,9 @@ async fn run(
     });
 
     let status = async {
+        if let Some(multi) = &live {
+            return operator::live_view(&mirror, multi).await;
+        }
         if status_interval == 0 {
             return std::future::pending().await;
         }
@@ -189,9 +310,16 @@ async fn run(
             log_status(&mirror);
         }
     };
+    let serve = async {
+        match &metrics {
+            Some(server) => server.serve(&mirror).await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
         r = mirror.run() => r,
         () = status => Ok(()),
+        () = serve => Ok(()),
     };
     match result {
         Ok(()) => {
@@ -318,6 +446,25 @@ async fn check(config: PathBuf, strict: bool, offline: bool, timeout: Duration) 
                     );
                 }
             }
+            // Dry run of config and ACL sync (issue #6).
+            if let Some(target) = settings.clusters.get(&flow.target) {
+                println!(
+                    "\nsync changes for {} (dry run, nothing written):",
+                    flow.name()
+                );
+                match check::metadata_changes(flow, conn, target, timeout).await {
+                    Ok(changes) => {
+                        for line in check::describe_metadata_changes(&changes) {
+                            println!("{line}");
+                        }
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("  error: {e}");
+                        eprintln!("error: cannot plan the sync of {}: {e}", flow.name());
+                    }
+                }
+            }
         }
     }
     if failed {
@@ -402,7 +549,7 @@ fn rf(n: i16) -> String {
     }
 }
 
-fn describe_flow(mirror: &Mirror, flow: &FlowSettings) {
+fn describe_flow(_mirror: &Mirror, flow: &FlowSettings) {
     println!("  {} -> {}", flow.source, flow.target);
     let policy = match flow.policy.kind() {
         PolicyKind::Identity => "IdentityReplicationPolicy".to_owned(),
@@ -423,16 +570,68 @@ fn describe_flow(mirror: &Mirror, flow: &FlowSettings) {
         "    topics.exclude:      {}",
         list(flow.topic_filter.exclude().entries())
     );
-    if let Some(fc) = mirror.config().flow(&flow.source, &flow.target) {
-        println!(
-            "    groups:              {} (exclude: {}; group sync not implemented yet)",
-            list(fc.groups.include().entries()),
-            list(fc.groups.exclude().entries())
-        );
-    }
+    println!(
+        "    groups:              {} (exclude: {}; refresh {})",
+        list(flow.group_filter.include().entries()),
+        list(flow.group_filter.exclude().entries()),
+        secs(flow.refresh_groups_interval)
+    );
+    println!(
+        "    checkpoints:         {}; group offset sync: {}",
+        if flow.emit_checkpoints {
+            format!(
+                "{} to {}",
+                secs(flow.checkpoints_interval),
+                flow.policy.checkpoints_topic(&flow.source)
+            )
+        } else {
+            "off".to_owned()
+        },
+        if flow.sync_group_offsets {
+            secs(flow.sync_group_offsets_interval)
+        } else {
+            "off".to_owned()
+        }
+    );
     println!(
         "    refresh topics:      {}",
         secs(flow.refresh_topics_interval)
+    );
+    println!(
+        "    config sync:         {}",
+        flow.sync_topic_configs.map_or_else(
+            || "off".to_owned(),
+            |d| format!(
+                "{}, use.defaults.from={}",
+                secs(d),
+                match flow.use_defaults_from {
+                    ferry::mirror::settings::DefaultsFrom::Source => "source",
+                    _ => "target",
+                }
+            )
+        )
+    );
+    println!(
+        "    acl sync:            {}",
+        flow.sync_topic_acls.map_or_else(
+            || "off".to_owned(),
+            |d| {
+                let a = &flow.acl_sync;
+                let extra: Vec<&str> = [
+                    (a.prefixed, "prefixed"),
+                    (a.groups, "groups"),
+                    (a.delete, "delete"),
+                ]
+                .into_iter()
+                .filter_map(|(on, name)| on.then_some(name))
+                .collect();
+                if extra.is_empty() {
+                    format!("{} (MM2 rules)", secs(d))
+                } else {
+                    format!("{} (MM2 rules + {})", secs(d), extra.join(", "))
+                }
+            }
+        )
     );
     println!(
         "    start / isolation:   {} / {}",

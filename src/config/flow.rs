@@ -162,6 +162,13 @@ pub struct FlowConfig {
     pub sync_topic_configs: Option<Duration>,
     /// Period of topic-ACL sync (`sync.topic.acls.*`).
     pub sync_topic_acls: Option<Duration>,
+    /// `ferry.sync.acls.prefixed`: also sync PREFIXED topic ACLs (default `false`).
+    pub sync_acls_prefixed: bool,
+    /// `ferry.sync.acls.groups`: also sync GROUP ACLs of selected groups (default `false`).
+    pub sync_acls_groups: bool,
+    /// `ferry.sync.acls.delete`: delete ferry-created ACLs whose source ACL is gone (default
+    /// `false`).
+    pub sync_acls_delete: bool,
     /// Period of checkpoint emission (`emit.checkpoints.*`).
     pub emit_checkpoints: Option<Duration>,
     /// Period of group-offset sync into the target (`sync.group.offsets.*`, off by default).

@@ -158,6 +158,15 @@ mirror_keys! {
     OffsetSyncsTopicLocation = "offset-syncs.topic.location", ValueKind::Choice(LOCATIONS), Flow;
     /// `emit.offset-syncs.enabled` (KIP-1031). Default `true`.
     EmitOffsetSyncsEnabled = "emit.offset-syncs.enabled", Bool, Flow;
+    /// `ferry.sync.acls.prefixed` (ferry only): ACL sync also copies PREFIXED topic ACLs, the
+    /// prefix renamed by the replication policy. Default `false` (MM2 copies literal ones only).
+    FerrySyncAclsPrefixed = "ferry.sync.acls.prefixed", Bool, Flow;
+    /// `ferry.sync.acls.groups` (ferry only): ACL sync also copies GROUP ACLs of the groups
+    /// `groups`/`groups.exclude` select. Default `false`.
+    FerrySyncAclsGroups = "ferry.sync.acls.groups", Bool, Flow;
+    /// `ferry.sync.acls.delete` (ferry only): ACL sync deletes from the target the ACLs it
+    /// created whose source ACL is gone (never others). Default `false` (MM2 never deletes).
+    FerrySyncAclsDelete = "ferry.sync.acls.delete", Bool, Flow;
     /// `offset.lag.max`. Default 100.
     OffsetLagMax = "offset.lag.max", Long, Flow;
     /// `config.properties.exclude` (alias `config.properties.blacklist`, removed in 4.0).

@@ -1349,6 +1349,9 @@ impl Loader {
             defaults::EMIT_HEARTBEATS_INTERVAL,
         )?;
 
+        let sync_acls_prefixed = bool_or(f(K::FerrySyncAclsPrefixed), false)?;
+        let sync_acls_groups = bool_or(f(K::FerrySyncAclsGroups), false)?;
+        let sync_acls_delete = bool_or(f(K::FerrySyncAclsDelete), false)?;
         let heartbeats_replication = bool_or(f(K::HeartbeatsReplicationEnabled), true)?;
         let emit_offset_syncs = bool_or(f(K::EmitOffsetSyncsEnabled), true)?;
         let offset_syncs_location = match f(K::OffsetSyncsTopicLocation) {
@@ -1478,6 +1481,9 @@ impl Loader {
             refresh_groups,
             sync_topic_configs,
             sync_topic_acls,
+            sync_acls_prefixed,
+            sync_acls_groups,
+            sync_acls_delete,
             emit_checkpoints,
             sync_group_offsets,
             emit_heartbeats,

@@ -2,7 +2,7 @@
 //! [`FlowSettings`], [`EngineSettings`] and [`ConnectionConfig`].
 //!
 //! Every key the engine implements is mapped. A key whose feature the engine does not implement
-//! yet (ACL sync, checkpoints, group-offset sync, config sync after creation, exactly-once) is
+//! yet (checkpoints, group-offset sync, exactly-once) is
 //! never dropped silently: it becomes a [`ConfigNotice`] naming the key (and its line, when the
 //! file sets it), or a [`ConfigError`] when running without it would betray the setting
 //! (`exactly.once.support=required`, `auto.offset.reset=none`, restricted TLS versions,
@@ -22,8 +22,8 @@ use ferry_client::config::ConfigError as ClientConfigError;
 use ferry_client::{ConnectionConfig, SaslMechanism as ClientSasl, Secret as ClientSecret};
 use ferry_mirror::engine::MirrorError;
 use ferry_mirror::settings::{
-    EngineSettings, FlowSettings, Isolation, OffsetSyncsLocation as EngineSyncsLocation,
-    StartPosition,
+    AclSyncOptions, DefaultsFrom, EngineSettings, FlowSettings, Isolation,
+    OffsetSyncsLocation as EngineSyncsLocation, StartPosition,
 };
 use ferry_protocol::compression::Codec;
 
@@ -55,15 +55,6 @@ const USED_ADMIN_KEYS: &[&str] = &["client.id", "request.timeout.ms"];
 
 pub(crate) const IGNORED_CLIENT_KEY: &str =
     "ferry's own Kafka client does not use this client setting; it has no effect";
-const ACL_SYNC: &str = "ACL sync is not implemented yet; ignored (no ACLs are copied)";
-const CONFIG_SYNC: &str = "topic configs are copied when ferry creates a target topic; syncing \
-                           later changes is not implemented yet";
-const CHECKPOINTS: &str =
-    "checkpoints (on by default in MM2) are not implemented yet; no checkpoints are written";
-const GROUP_SYNC: &str =
-    "group offset sync is not implemented yet; no consumer-group offsets are written";
-pub(crate) const DEFAULTS_FROM_SOURCE: &str = "`use.defaults.from=source` is not implemented yet; created \
-                                    topics get the target cluster's defaults";
 const EXACTLY_ONCE: &str =
     "exactly-once delivery is not implemented yet; ferry delivers at least once";
 pub(crate) const IDEMPOTENCE: &str = "ferry always uses the idempotent producer (acks=all, \
@@ -254,28 +245,26 @@ fn map_flow(
     };
     s.offset_syncs_replication_factor = flow.offset_syncs_topic_replication_factor.as_i16();
     s.config_properties_exclude = flow.config_properties_exclude.clone();
+    // Topic-config and ACL sync (issue #6).
+    s.sync_topic_configs = flow.sync_topic_configs;
+    s.use_defaults_from = match flow.use_defaults_from {
+        UseDefaultsFrom::Source => DefaultsFrom::Source,
+        _ => DefaultsFrom::Target,
+    };
+    s.sync_topic_acls = flow.sync_topic_acls;
+    s.acl_sync = AclSyncOptions {
+        prefixed: flow.sync_acls_prefixed,
+        groups: flow.sync_acls_groups,
+        delete: flow.sync_acls_delete,
+    };
     s.target_compression = target_codec(flow, props)?;
+    map_groups(flow, &mut s);
 
     // Features the engine does not implement yet: reported, never dropped silently.
     let mut report = |key: &str, reason: &'static str| {
         let (key, line) = locate(props, flow, key);
         notices.ignored(&key, line, reason);
     };
-    if flow.sync_topic_acls.is_some() {
-        report("sync.topic.acls.enabled", ACL_SYNC);
-    }
-    if flow.sync_topic_configs.is_some() {
-        report("sync.topic.configs.enabled", CONFIG_SYNC);
-    }
-    if flow.emit_checkpoints.is_some() {
-        report("emit.checkpoints.enabled", CHECKPOINTS);
-    }
-    if flow.sync_group_offsets.is_some() {
-        report("sync.group.offsets.enabled", GROUP_SYNC);
-    }
-    if flow.use_defaults_from == UseDefaultsFrom::Source {
-        report("use.defaults.from", DEFAULTS_FROM_SOURCE);
-    }
     if flow.exactly_once_source_support != ExactlyOnceSourceSupport::Disabled {
         report("exactly.once.source.support", EXACTLY_ONCE);
     }
@@ -320,6 +309,23 @@ fn map_flow(
         }
     }
     Ok(s)
+}
+
+/// The consumer-group keys (issue #7): `groups`, `groups.exclude`, `emit.checkpoints.*`,
+/// `sync.group.offsets.*`, `refresh.groups.*`, `checkpoints.topic.replication.factor`.
+/// `refresh.groups.enabled=false` lists groups once at start, as MM2 does.
+fn map_groups(flow: &FlowConfig, s: &mut FlowSettings) {
+    s.group_filter = flow.groups.clone();
+    s.emit_checkpoints = flow.emit_checkpoints.is_some();
+    s.checkpoints_interval = flow
+        .emit_checkpoints
+        .unwrap_or(crate::config::defaults::EMIT_CHECKPOINTS_INTERVAL);
+    s.sync_group_offsets = flow.sync_group_offsets.is_some();
+    s.sync_group_offsets_interval = flow
+        .sync_group_offsets
+        .unwrap_or(crate::config::defaults::SYNC_GROUP_OFFSETS_INTERVAL);
+    s.refresh_groups_interval = flow.refresh_groups.unwrap_or(REFRESH_DISABLED);
+    s.checkpoints_replication_factor = flow.checkpoints_topic_replication_factor.as_i16();
 }
 
 /// `compression.type` of the target producer: `producer` (or unset) keeps the source bytes;

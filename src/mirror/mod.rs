@@ -31,11 +31,14 @@
 
 pub mod check;
 mod mapping;
+pub mod status;
+pub mod verify;
 
 // The engine's modules, so `ferry::mirror::settings::FlowSettings` and friends are reachable
 // from the facade.
 pub use ferry_mirror::{
-    budget, engine, events, filter, offset_map, offset_sync, policy, progress, settings, topics,
+    budget, engine, events, filter, metrics, offset_map, offset_sync, policy, progress, settings,
+    topics,
 };
 
 use std::collections::BTreeMap;
@@ -361,6 +364,14 @@ impl Mirror {
     /// A snapshot of every flow and partition: positions, source end offsets, lag, counters.
     pub fn status(&self) -> EngineStatus {
         self.handle.status()
+    }
+
+    /// [`Mirror::status`] as a [`status::StatusReport`]: lag in records and seconds, states,
+    /// and the "ready for cutover" verdict (also served at `/status` by `ferry run
+    /// --metrics-addr`).
+    pub fn status_report(&self) -> status::StatusReport {
+        status::StatusReport::from_engine(&self.handle.status())
+            .with_groups(&self.handle.group_offsets())
     }
 
     /// The engine's events from now on.

@@ -114,30 +114,33 @@ fn seed_otc_maps_onto_one_default_policy_flow() {
         s.clusters["A"].bootstrap(),
         ["A_host1:9092", "A_host2:9092", "A_host3:9092"]
     );
-    // Features not implemented yet are reported, with the line when the file sets the key.
-    assert_eq!(ignored(&m, "A->B.sync.group.offsets.enabled").len(), 1);
-    assert_eq!(
-        ignored(&m, "A->B.sync.group.offsets.enabled")[0].0,
-        Some(18)
-    );
+    // Consumer-group keys are implemented (issue #7): mapped, no notice.
+    assert!(f.sync_group_offsets, "A->B.sync.group.offsets.enabled=true");
+    assert!(f.emit_checkpoints, "MM2's default");
+    assert_eq!(f.checkpoints_replication_factor, 3);
+    assert_eq!(f.checkpoints_interval, Duration::from_secs(60));
+    assert_eq!(f.sync_group_offsets_interval, Duration::from_secs(60));
+    assert_eq!(f.refresh_groups_interval, Duration::from_secs(600));
+    assert!(f.group_filter.accepts("orders-app") && !f.group_filter.accepts("connect-x"));
+    for key in [
+        "A->B.sync.group.offsets.enabled",
+        "A->B.emit.checkpoints.enabled",
+    ] {
+        assert!(ignored(&m, key).is_empty(), "{key}: {:?}", m.notices());
+    }
+    // Config and ACL sync are implemented (issue #6): on by default, as in MM2, no notice.
     for default_on in [
         "A->B.sync.topic.acls.enabled",
-        "A->B.emit.checkpoints.enabled",
         "A->B.sync.topic.configs.enabled",
     ] {
-        let found = ignored(&m, default_on);
-        assert_eq!(found.len(), 1, "{default_on}: {:?}", m.notices());
-        assert_eq!(found[0].0, None, "MM2's default, not in the file");
+        assert!(
+            ignored(&m, default_on).is_empty(),
+            "{default_on}: {:?}",
+            m.notices()
+        );
     }
-    let acl = m
-        .notices()
-        .iter()
-        .find(|n| n.key.as_deref() == Some("A->B.sync.topic.acls.enabled"))
-        .unwrap();
-    assert!(
-        acl.to_string().contains("ACL sync is not implemented yet"),
-        "{acl}"
-    );
+    assert_eq!(f.sync_topic_acls, Some(Duration::from_secs(600)));
+    assert_eq!(f.sync_topic_configs, Some(Duration::from_secs(600)));
 }
 
 #[test]
@@ -160,9 +163,11 @@ fn seed_charmed_maps_identity_scram_and_keeps_secrets_hidden() {
     // acks=all and enable.idempotence=true agree with ferry's producer: no notice.
     assert!(ignored(&m, "new.producer.acks").is_empty());
     assert!(ignored(&m, "new.producer.enable.idempotence").is_empty());
-    let group_sync = ignored(&m, "sync.group.offsets.enabled");
-    assert_eq!(group_sync.len(), 1, "{:?}", m.notices());
-    assert!(group_sync[0].0.is_some());
+    assert!(ignored(&m, "sync.group.offsets.enabled").is_empty());
+    assert!(f.sync_group_offsets && f.emit_checkpoints);
+    assert_eq!(f.sync_group_offsets_interval, Duration::from_secs(5));
+    assert_eq!(f.checkpoints_interval, Duration::from_secs(5));
+    assert_eq!(f.refresh_groups_interval, Duration::from_secs(5));
     let shown = format!("{m:?}{:?}", m.notices());
     for secret in ["old-test-password", "new-test-password"] {
         assert!(!shown.contains(secret), "{secret} leaked");
@@ -211,7 +216,44 @@ fn seed_amq_producer_tuning_and_disabled_refresh() {
         ignored(&m, "sync.topic.acls.enabled").is_empty(),
         "disabled in the file"
     );
-    assert_eq!(ignored(&m, "sync.group.offsets.enabled").len(), 1);
+    assert!(ignored(&m, "sync.group.offsets.enabled").is_empty());
+    assert_eq!(f.sync_group_offsets_interval, Duration::from_secs(10));
+    assert_eq!(f.checkpoints_replication_factor, 3);
+    assert!(f.group_filter.accepts("app1-x") && !f.group_filter.accepts("app3"));
+}
+
+#[test]
+fn group_keys_map_with_mm2_defaults_and_overrides() {
+    // MM2's defaults: checkpoints on every 60 s, group sync off, groups refreshed every 600 s.
+    let m = load_ok(&ab(""));
+    let f = &m.settings().flows[0];
+    assert!(f.emit_checkpoints && !f.sync_group_offsets);
+    assert_eq!(f.checkpoints_interval, Duration::from_secs(60));
+    assert_eq!(f.refresh_groups_interval, Duration::from_secs(600));
+    assert!(f.group_filter.accepts("app") && !f.group_filter.accepts("console-consumer-7"));
+    assert!(!f.group_filter.accepts("__consumer") && !f.group_filter.accepts("connect-a"));
+    // Every key, flow-scoped over top-level.
+    let m = load_ok(&ab("groups = app.*, ops-.*\ngroups.exclude = app-test.*\n\
+         emit.checkpoints.interval.seconds = 3\nA->B.sync.group.offsets.enabled = true\n\
+         sync.group.offsets.interval.seconds = 4\nrefresh.groups.interval.seconds = 9\n\
+         A->B.checkpoints.topic.replication.factor = 1\n"));
+    assert!(m.notices().is_empty(), "{:?}", m.notices());
+    let f = &m.settings().flows[0];
+    assert!(f.group_filter.accepts("app1") && f.group_filter.accepts("ops-x"));
+    assert!(!f.group_filter.accepts("app-test1") && !f.group_filter.accepts("other"));
+    assert_eq!(f.checkpoints_interval, Duration::from_secs(3));
+    assert!(f.sync_group_offsets);
+    assert_eq!(f.sync_group_offsets_interval, Duration::from_secs(4));
+    assert_eq!(f.refresh_groups_interval, Duration::from_secs(9));
+    assert_eq!(f.checkpoints_replication_factor, 1);
+    assert!(f.groups_enabled());
+    // Both off: no group work at all; refresh disabled lists once.
+    let m = load_ok(&ab(
+        "emit.checkpoints.enabled = false\nrefresh.groups.enabled = false\n",
+    ));
+    let f = &m.settings().flows[0];
+    assert!(!f.emit_checkpoints && !f.sync_group_offsets && !f.groups_enabled());
+    assert_eq!(f.refresh_groups_interval, REFRESH_DISABLED);
 }
 
 #[test]
@@ -283,12 +325,14 @@ fn partial_features_are_notices() {
         "use.defaults.from = source\nexactly.once.source.support = enabled\n\
          sync.topic.acls.enabled = true\nB.producer.acks = 1\nA.consumer.session.timeout.ms = 1\n",
     ));
-    assert_eq!(
-        ignored(&m, "use.defaults.from"),
-        [(Some(5), mapping::DEFAULTS_FROM_SOURCE)]
-    );
+    // Config and ACL sync are implemented (issue #6): mapped, no notice.
+    assert!(ignored(&m, "use.defaults.from").is_empty());
+    assert!(ignored(&m, "sync.topic.acls.enabled").is_empty());
+    let f = &m.settings().flows[0];
+    assert_eq!(f.use_defaults_from, settings::DefaultsFrom::Source);
+    assert_eq!(f.sync_topic_acls, Some(Duration::from_secs(600)));
+    assert!(!f.acl_sync.delete && !f.acl_sync.prefixed && !f.acl_sync.groups);
     assert_eq!(ignored(&m, "exactly.once.source.support").len(), 1);
-    assert_eq!(ignored(&m, "sync.topic.acls.enabled")[0].0, Some(7));
     assert_eq!(
         ignored(&m, "B.producer.acks"),
         [(Some(8), mapping::IDEMPOTENCE)]
@@ -300,6 +344,18 @@ fn partial_features_are_notices() {
          emit.checkpoints.enabled = false\n",
     ));
     assert!(m.notices().is_empty(), "{:?}", m.notices());
+    assert_eq!(m.settings().flows[0].sync_topic_acls, None);
+    assert_eq!(m.settings().flows[0].sync_topic_configs, None);
+    // ferry's own ACL sync keys.
+    let m = load_ok(&ab(
+        "ferry.sync.acls.prefixed = true\nA->B.ferry.sync.acls.groups = true\n\
+         ferry.sync.acls.delete = true\nsync.topic.configs.interval.seconds = 5\n",
+    ));
+    assert!(m.notices().is_empty(), "{:?}", m.notices());
+    let f = &m.settings().flows[0];
+    assert!(f.acl_sync.prefixed && f.acl_sync.delete);
+    assert!(f.acl_sync.groups);
+    assert_eq!(f.sync_topic_configs, Some(Duration::from_secs(5)));
 }
 
 #[test]

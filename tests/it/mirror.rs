@@ -23,6 +23,8 @@ use ferry_testkit::{
 };
 use tokio::sync::oneshot;
 
+use crate::common::{assert_same_records, consume_all};
+
 const SRC: &str = "src";
 const TGT: &str = "tgt";
 
@@ -160,55 +162,6 @@ impl Running {
 
 fn target_name(topic: &str) -> String {
     format!("{SRC}.{topic}")
-}
-
-fn consume_all(cluster: &ferry_testkit::Cluster, topic: &str, n: usize) -> Vec<ConsumedRecord> {
-    let mut records = cluster
-        .tools(Listener::Plaintext)
-        .console_consume(
-            topic,
-            n,
-            Duration::from_secs(15),
-            &[("isolation.level", "read_committed")],
-        )
-        .unwrap();
-    records.sort_by_key(|r| (r.partition, r.offset));
-    records
-}
-
-/// Field-for-field comparison per partition, in order (offsets may differ).
-fn assert_same_records(source: &[ConsumedRecord], target: &[ConsumedRecord]) {
-    assert_eq!(source.len(), target.len(), "record counts");
-    let by_partition = |rs: &[ConsumedRecord]| {
-        let mut m: BTreeMap<i32, Vec<ConsumedRecord>> = BTreeMap::new();
-        for r in rs {
-            m.entry(r.partition).or_default().push(r.clone());
-        }
-        m
-    };
-    let (s, t) = (by_partition(source), by_partition(target));
-    assert_eq!(
-        s.keys().collect::<Vec<_>>(),
-        t.keys().collect::<Vec<_>>(),
-        "partitions"
-    );
-    for (p, srecs) in &s {
-        let trecs = &t[p];
-        assert_eq!(srecs.len(), trecs.len(), "partition {p} count");
-        for (i, (a, b)) in srecs.iter().zip(trecs).enumerate() {
-            assert_eq!(a.key, b.key, "partition {p} record {i} key");
-            assert_eq!(a.value, b.value, "partition {p} record {i} value");
-            assert_eq!(a.headers, b.headers, "partition {p} record {i} headers");
-            assert_eq!(
-                a.timestamp, b.timestamp,
-                "partition {p} record {i} timestamp"
-            );
-            assert_eq!(
-                a.timestamp_type, b.timestamp_type,
-                "partition {p} record {i} timestamp type"
-            );
-        }
-    }
 }
 
 /// `headers\tkey\tvalue` lines with duplicate header keys.

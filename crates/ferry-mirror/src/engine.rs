@@ -128,12 +128,32 @@ pub struct PartitionStatus {
     pub replicated: i64,
     /// Next target offset after everything acknowledged (−1 before start).
     pub target_next: i64,
+    /// Wall-clock time (ms since the epoch) since which the partition has had a non-zero lag
+    /// (or an unknown source end); `None` while caught up.
+    pub behind_since_ms: Option<i64>,
 }
 
 impl PartitionStatus {
     /// Source records not replicated yet, if the source end is known.
     pub fn lag(&self) -> Option<i64> {
         self.source_end.map(|end| (end - self.replicated).max(0))
+    }
+
+    /// Seconds the partition has been behind at `now_ms` (0 when caught up).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn lag_seconds(&self, now_ms: i64) -> f64 {
+        self.behind_since_ms.map_or(0.0, |since| {
+            now_ms.saturating_sub(since).max(0) as f64 / 1000.0
+        })
+    }
+
+    /// Updates [`PartitionStatus::behind_since_ms`] after a change, at `now_ms`.
+    pub(crate) fn refresh_behind(&mut self, now_ms: i64) {
+        if self.lag() == Some(0) {
+            self.behind_since_ms = None;
+        } else if self.behind_since_ms.is_none() {
+            self.behind_since_ms = Some(now_ms);
+        }
     }
 }
 
@@ -183,6 +203,33 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    /// Consumer-group translation state of every flow, as of its last checkpoint interval
+    /// (`crate::checkpoint`): one entry per (group, replicated partition) the group has
+    /// committed on the source.
+    pub fn group_offsets(&self) -> Vec<crate::checkpoint::GroupOffsetStatus> {
+        self.shared
+            .flows
+            .iter()
+            .flat_map(|f| f.group_state.status())
+            .collect()
+    }
+
+    /// A copy of the offset map of source partition `topic`/`partition` of flow `flow`
+    /// (`source->target`), as last published after a progress commit.
+    pub fn offset_map(
+        &self,
+        flow: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<crate::checkpoint::MapSnapshot> {
+        let tp = TopicPartition::new(topic, partition);
+        self.shared
+            .flows
+            .iter()
+            .find(|f| f.name == flow)
+            .and_then(|f| f.group_state.snapshot(&tp))
+    }
+
     /// A status snapshot.
     pub fn status(&self) -> EngineStatus {
         EngineStatus {
@@ -267,6 +314,7 @@ impl Engine {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), MirrorError> {
         let settings = self.settings;
         let shared = Arc::clone(&self.handle.shared);
+        crate::metrics::describe();
 
         // Connect to the clusters flows use.
         let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();

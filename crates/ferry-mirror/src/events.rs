@@ -113,7 +113,8 @@ pub enum MirrorEvent {
         /// Id now.
         new_id: String,
     },
-    /// A batch failed its CRC or could not be parsed; it was not forwarded.
+    /// A batch failed its CRC or could not be parsed; it was not forwarded. It is fetched
+    /// again up to 3 times (a bit flipped in transit); after that the partition stops.
     CorruptBatch {
         /// `source->target`.
         flow: String,
@@ -180,6 +181,114 @@ pub enum MirrorEvent {
         /// Partitions committed.
         partitions: usize,
     },
+    /// Config sync changed a target topic's configs (one IncrementalAlterConfigs).
+    TopicConfigsAltered {
+        /// `source->target`.
+        flow: String,
+        /// Target topic.
+        topic: String,
+        /// Keys set, with their values.
+        set: Vec<(String, String)>,
+        /// Keys whose override was deleted (back to the target's default).
+        deleted: Vec<String>,
+    },
+    /// The target refused a synced config value (INVALID_CONFIG, POLICY_VIOLATION, ...); the
+    /// topic's other keys were still applied. Not retried until the source value changes.
+    TopicConfigRejected {
+        /// `source->target`.
+        flow: String,
+        /// Target topic.
+        topic: String,
+        /// Config key.
+        key: String,
+        /// The refused value (`None` for a delete).
+        value: Option<String>,
+        /// The broker's error.
+        error: String,
+    },
+    /// ACL sync created or deleted ACL bindings on the target.
+    AclsChanged {
+        /// `source->target`.
+        flow: String,
+        /// Bindings created (as `Display`ed by `acl_sync::describe_binding`).
+        created: Vec<String>,
+        /// Bindings deleted (only ferry-created ones, with `ferry.sync.acls.delete=true`).
+        deleted: Vec<String>,
+    },
+    /// After a restart, the target records written after the last progress commit were read
+    /// back and matched the source record for record (`crate::resume`); the source resumes
+    /// after them instead of sending them again.
+    ResumeVerified {
+        /// `source->target`.
+        flow: String,
+        /// Source topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Stored source position.
+        stored: i64,
+        /// Source position resumed at.
+        resume: i64,
+        /// Records verified and not sent again.
+        records: u64,
+        /// Matched records of a batch the target holds only in part (sent again).
+        partial: u64,
+    },
+    /// After a restart, the target records written after the last progress commit do not
+    /// match the source (another writer on a mirrored topic, or unexpected data): nothing is
+    /// skipped, the partition resends from its stored position.
+    ResumeMismatch {
+        /// `source->target`.
+        flow: String,
+        /// Source topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Stored source position (where sending resumes).
+        stored: i64,
+        /// What differed and where.
+        mismatch: crate::resume::Mismatch,
+    },
+    /// MM2 checkpoints were written to the target's checkpoints topic.
+    CheckpointsWritten {
+        /// `source->target`.
+        flow: String,
+        /// Distinct groups among them.
+        groups: usize,
+        /// Checkpoint records written.
+        checkpoints: usize,
+    },
+    /// Translated offsets were committed to an idle target group.
+    GroupSynced {
+        /// `source->target`.
+        flow: String,
+        /// Consumer group.
+        group: String,
+        /// Partitions committed.
+        partitions: usize,
+    },
+    /// Group sync left a target group alone because it has members (seen before the commit,
+    /// or the coordinator refused the commit because members joined meanwhile).
+    GroupSkippedActive {
+        /// `source->target`.
+        flow: String,
+        /// Consumer group.
+        group: String,
+        /// The state seen, or the refusal.
+        state: String,
+    },
+    /// A partition's stored offset-map history could not be used; translation of offsets
+    /// below its resume position is unavailable (no checkpoint rather than a wrong one).
+    OffsetMapDiscarded {
+        /// `source->target`.
+        flow: String,
+        /// Source topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Why.
+        reason: String,
+    },
     /// A background step failed and will be retried at its next interval.
     StepFailed {
         /// `source->target` (or a cluster alias).
@@ -197,9 +306,19 @@ impl MirrorEvent {
         match self {
             Self::TopicCreated { .. }
             | Self::PartitionsAdded { .. }
-            | Self::PartitionStarted { .. } => tracing::info!(event = ?self, "mirror event"),
-            Self::ProgressCommitted { .. } => tracing::debug!(event = ?self, "mirror event"),
+            | Self::PartitionStarted { .. }
+            | Self::ResumeVerified { .. }
+            | Self::TopicConfigsAltered { .. }
+            | Self::AclsChanged { .. } => tracing::info!(event = ?self, "mirror event"),
+            Self::ProgressCommitted { .. } | Self::CheckpointsWritten { .. } => {
+                tracing::debug!(event = ?self, "mirror event");
+            }
+            Self::GroupSynced { .. } | Self::GroupSkippedActive { .. } => {
+                tracing::info!(event = ?self, "mirror event");
+            }
+            Self::OffsetMapDiscarded { .. } => tracing::warn!(event = ?self, "mirror event"),
             Self::StepFailed { .. }
+            | Self::TopicConfigRejected { .. }
             | Self::ProducerEpochBumped { .. }
             | Self::PositionReset { .. } => {
                 tracing::warn!(event = ?self, "mirror event");
@@ -220,6 +339,7 @@ pub struct FlowCounters {
     records: AtomicU64,
     bytes: AtomicU64,
     acked_batches: AtomicU64,
+    config_alter_requests: AtomicU64,
 }
 
 impl FlowCounters {
@@ -242,6 +362,11 @@ impl FlowCounters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts one IncrementalAlterConfigs request sent by config sync.
+    pub fn count_config_alter(&self) {
+        self.config_alter_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A consistent-enough copy (each counter read once).
     pub fn snapshot(&self) -> CountersSnapshot {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -254,6 +379,7 @@ impl FlowCounters {
             records: r(&self.records),
             bytes: r(&self.bytes),
             acked_batches: r(&self.acked_batches),
+            config_alter_requests: r(&self.config_alter_requests),
         }
     }
 }
@@ -278,6 +404,8 @@ pub struct CountersSnapshot {
     pub bytes: u64,
     /// Batches acknowledged by the target.
     pub acked_batches: u64,
+    /// IncrementalAlterConfigs requests sent by topic-config sync (zero while nothing changes).
+    pub config_alter_requests: u64,
 }
 
 impl CountersSnapshot {

@@ -26,6 +26,7 @@ use crate::offset_sync::OffsetSyncWriter;
 use crate::pipeline::{AckSide, FetchSide, PartitionStart, PipelineCommand, SyncSink};
 use crate::policy::ReplicationPolicy;
 use crate::progress::{decide_start, source_bounds};
+use crate::resume;
 use crate::settings::{FlowSettings, Isolation, OffsetSyncsLocation};
 use crate::topics::{ReadyPartitions, TopicSync};
 
@@ -36,6 +37,8 @@ pub(crate) struct FlowShared {
     pub counters: Arc<FlowCounters>,
     pub partitions: Mutex<BTreeMap<TopicPartition, PartitionStatus>>,
     pub events: broadcast::Sender<MirrorEvent>,
+    /// Published offset maps and per-group status (`crate::checkpoint`).
+    pub group_state: crate::checkpoint::GroupShared,
 }
 
 impl FlowShared {
@@ -45,12 +48,14 @@ impl FlowShared {
             counters: Arc::new(FlowCounters::default()),
             partitions: Mutex::new(BTreeMap::new()),
             events,
+            group_state: crate::checkpoint::GroupShared::default(),
         }
     }
 
     /// Logs and broadcasts an event (nobody listening is fine).
     pub(crate) fn emit(&self, event: MirrorEvent) {
         event.log();
+        crate::metrics::record_event(&self.name, &event);
         let _ = self.events.send(event);
     }
 
@@ -66,8 +71,18 @@ impl FlowShared {
             source_end: None,
             replicated: -1,
             target_next: -1,
+            behind_since_ms: None,
         });
         f(entry);
+        let now = heartbeat::now_ms();
+        entry.refresh_behind(now);
+        crate::metrics::record_lag(
+            &self.name,
+            &entry.target_topic,
+            tp.partition,
+            entry.lag().unwrap_or(0),
+            entry.lag_seconds(now),
+        );
     }
 }
 
@@ -161,6 +176,25 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
         Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
         Isolation::ReadUncommitted => IsolationLevel::ReadUncommitted,
     };
+    // Topic-config and ACL sync (issue #6): their own tasks, each on its own interval.
+    let metadata_sync = [
+        tokio::spawn(crate::config_sync::run(
+            flow.clone(),
+            Arc::clone(&shared),
+            source_admin.clone(),
+            target_admin.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::acl_sync::run(
+            flow.clone(),
+            Arc::clone(&shared),
+            source_admin.clone(),
+            target_admin.clone(),
+            Arc::clone(&target_producer),
+            shutdown.clone(),
+        )),
+    ];
+
     let fetcher =
         Fetcher::new(source.clone(), fetch).map_err(|e| MirrorError::InvalidSettings {
             field: "fetch",
@@ -187,8 +221,26 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
         ack_rx,
         cmd_tx.clone(),
     );
+    // Offset-map history (crate::map_store), read back before any partition starts.
+    let ack_side = ack_side.with_map_store(
+        crate::map_store::open(&flow, &shared, &target, &target_admin, &target_producer).await,
+    );
     let fetch_task = tokio::spawn(fetch_side.run());
     let ack_task = tokio::spawn(ack_side.run());
+    // Checkpoints and group-offset sync (issue #7).
+    let group_task = flow.groups_enabled().then(|| {
+        tokio::spawn(
+            crate::checkpoint::GroupTask::new(
+                flow.clone(),
+                Arc::clone(&shared),
+                source_admin.clone(),
+                target_admin.clone(),
+                Arc::clone(&target_producer),
+                shutdown.clone(),
+            )
+            .run(),
+        )
+    });
 
     let mut topics = TopicSync::default();
     loop {
@@ -212,6 +264,7 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
                     &target_admin,
                     ready,
                     &cmd_tx,
+                    forward,
                 )
                 .await;
                 for (r, e) in failed {
@@ -242,11 +295,55 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
     if let Some(h) = heartbeats {
         let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
     }
+    if let Some(h) = group_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
+    for h in metadata_sync {
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
     Ok(())
 }
 
 /// Resolves start positions for newly selected partitions and hands them to the pipeline.
 /// Returns the topics whose partitions could not be started, with the reason.
+#[allow(clippy::too_many_arguments)]
+/// The target's end offsets. A topic ferry has just created may not have a leader everywhere
+/// yet (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION for a moment): retried briefly
+/// with fresh metadata, instead of waiting for the next topic refresh (600 s by default).
+async fn target_end_offsets(
+    target: &Cluster,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<Vec<(i32, i64)>, ferry_client::ClientError> {
+    let mut backoff = ferry_client::backoff::BackoffConfig::default()
+        .with_initial(Duration::from_millis(50))
+        .with_max(Duration::from_secs(1))
+        .with_deadline(Duration::from_secs(10))
+        .start();
+    loop {
+        match target
+            .list_offsets(topic, partitions, OffsetSpec::Latest, false)
+            .await
+        {
+            Ok(t) => return Ok(t),
+            Err(e) if e.is_retriable() => {
+                if e.needs_metadata_refresh() {
+                    target.mark_stale();
+                }
+                match backoff.next_delay() {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the flow task's parts, borrowed; a struct would only rename them"
+)]
 async fn start_partitions(
     flow: &FlowSettings,
     shared: &FlowShared,
@@ -255,6 +352,7 @@ async fn start_partitions(
     target_admin: &Admin,
     ready: Vec<ReadyPartitions>,
     commands: &mpsc::UnboundedSender<PipelineCommand>,
+    forward: ForwardConfig,
 ) -> Vec<(ReadyPartitions, MirrorError)> {
     let group = flow.progress_group_id();
     let stored: GroupOffsets = match target_admin.fetch_offsets(&group, None, true).await {
@@ -282,10 +380,7 @@ async fn start_partitions(
                 continue;
             }
         };
-        let target_ends = match target
-            .list_offsets(&r.topic.target, &r.partitions, OffsetSpec::Latest, false)
-            .await
-        {
+        let target_ends = match target_end_offsets(target, &r.topic.target, &r.partitions).await {
             Ok(t) => t,
             Err(e) => {
                 failed.push((
@@ -320,13 +415,32 @@ async fn start_partitions(
                 .map_or(0, |(_, o)| *o);
             match decision {
                 Ok(d) => {
+                    // Skip, after reading it back, what a crashed process wrote after its
+                    // last progress commit (crate::resume).
+                    let (resume, verified) = resume::exact_resume(resume::StartingPartition {
+                        flow,
+                        shared,
+                        source,
+                        target,
+                        forward,
+                        source_tp: source_tp.clone(),
+                        target_tp: target_tp.clone(),
+                        decision: d,
+                        stored: stored.get(&target_tp),
+                        log_start,
+                        log_end,
+                        target_end: target_next,
+                    })
+                    .await;
                     let _ = commands.send(PipelineCommand::Start(PartitionStart {
                         tp: source_tp,
                         target_topic: r.topic.target.clone(),
                         topic_id: r.topic.topic_id,
-                        resume: d.resume,
+                        resume,
                         target_next,
                         from_progress: d.from_progress,
+                        verified,
+                        log_start: Some(log_start),
                     }));
                 }
                 Err(reason) => shared.set_partition(&source_tp, |s| {

@@ -1,14 +1,21 @@
 //! ferry's replication engine.
+pub mod acl_sync;
 pub mod budget;
+pub mod checkpoint;
+pub mod config_sync;
 pub mod engine;
 pub mod events;
 pub mod filter;
 pub(crate) mod flow;
+pub mod group_sync;
 mod heartbeat;
+pub mod map_store;
+pub mod metrics;
 pub mod offset_map;
 pub mod offset_sync;
 mod pipeline;
 pub mod policy;
 pub mod progress;
+pub mod resume;
 pub mod settings;
 pub mod topics;

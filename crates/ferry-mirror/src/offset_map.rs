@@ -21,7 +21,14 @@
 //! - `U` past every replicated record but not past what ferry has *processed* (everything in
 //!   between was dropped: markers, aborted data): the target's next offset, because the next
 //!   record ferry replicates lands there;
-//! - `U` beyond the processed position: unknown yet (`None`), so no checkpoint is written.
+//! - `U` beyond the processed position: unknown yet (`None`), so no checkpoint is written;
+//! - `U` below the map's *floor* (the first source offset whose fate the map knows, for
+//!   example the resume position of a process that had no persisted history): unknown too
+//!   (`None`), never a guess.
+//!
+//! The floor starts at the first position ([`PartitionOffsetMap::new`]) and survives pruning:
+//! offsets between the floor and the source's log start no longer exist, so "the first
+//! replicated record at or after `U`" is still the first remaining segment.
 //!
 //! MM2's translation is at best "the last offset sync at or below `U`, plus one", which re-delivers
 //! records (mm2-compat.md §6, KAFKA-12468, KAFKA-14666). This map is exact.
@@ -108,6 +115,8 @@ pub struct PartitionOffsetMap {
     processed: i64,
     /// Next target offset after everything acknowledged.
     target_next: i64,
+    /// Lowest source offset the map knows the fate of (see the module docs).
+    floor: i64,
 }
 
 impl PartitionOffsetMap {
@@ -118,10 +127,13 @@ impl PartitionOffsetMap {
             segments: VecDeque::new(),
             processed: source_start,
             target_next,
+            floor: source_start,
         }
     }
 
     /// Rebuilds a map from persisted segments and positions (for example after a restart).
+    /// The floor is the first segment's start (or `processed` without segments); see
+    /// [`PartitionOffsetMap::with_floor`].
     ///
     /// Segments must be sorted and non-overlapping in both source and target offsets, and lie
     /// below the positions; otherwise an error says which rule was broken.
@@ -146,7 +158,29 @@ impl PartitionOffsetMap {
         }
         map.processed = processed;
         map.target_next = target_next;
+        map.floor = map.segments.front().map_or(processed, |s| s.source_start);
         Ok(map)
+    }
+
+    /// Lowers (or sets) the floor: source offsets from `floor` up to the first segment are
+    /// known holes. Fails if `floor` lies above the first segment or the processed position.
+    pub fn with_floor(mut self, floor: i64) -> Result<Self, OffsetMapError> {
+        let first = self
+            .segments
+            .front()
+            .map_or(self.processed, |s| s.source_start);
+        if floor > first {
+            return Err(OffsetMapError::InvalidRuns {
+                reason: "the floor lies above the first segment",
+            });
+        }
+        self.floor = floor;
+        Ok(self)
+    }
+
+    /// Lowest source offset the map can translate (see the module docs).
+    pub fn floor(&self) -> i64 {
+        self.floor
     }
 
     /// Records an acknowledged batch.
@@ -238,7 +272,7 @@ impl PartitionOffsetMap {
     /// The exact target offset for committed source offset `u` (see the module docs), or `None`
     /// when ferry has not processed the source up to `u` yet.
     pub fn translate(&self, u: i64) -> Option<i64> {
-        if u > self.processed {
+        if u > self.processed || u < self.floor {
             return None;
         }
         // First segment whose end lies past `u`: either it contains `u`, or it is the first
@@ -268,7 +302,7 @@ impl PartitionOffsetMap {
     }
 
     /// The segments, oldest first.
-    pub fn segments(&self) -> impl ExactSizeIterator<Item = &Segment> {
+    pub fn segments(&self) -> impl ExactSizeIterator<Item = &Segment> + DoubleEndedIterator {
         self.segments.iter()
     }
 
@@ -451,7 +485,7 @@ mod tests {
             }
             map.prune_below(prune);
             for u in 0..=src + 3 {
-                let expected = if u > src {
+                let expected = if u > src || u < start {
                     None
                 } else {
                     // First replicated record at or after u, else the target's next offset.

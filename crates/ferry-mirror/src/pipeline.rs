@@ -45,6 +45,7 @@ use ferry_client::admin::Admin;
 use ferry_client::fetcher::{FetchEvent, FetchedPartition, Fetcher, TopicPartition};
 use ferry_client::producer::{DeliveryHandle, IdempotentProducer, ProduceAck};
 use ferry_protocol::batch::{BatchScanner, Entry};
+use ferry_protocol::error::ErrorCode;
 use ferry_protocol::transform::{
     AbortedTransaction, ForwardConfig, Forwarded, Forwarder, SourceOffsets, TargetProducer,
 };
@@ -56,6 +57,7 @@ use crate::engine::PartitionState;
 use crate::events::{MirrorEvent, StopReason};
 use crate::flow::FlowShared;
 use crate::heartbeat::now_ms;
+use crate::map_store::MapStore;
 use crate::offset_map::{OffsetMapError, PartitionOffsetMap};
 use crate::offset_sync::OffsetSyncWriter;
 use crate::progress::ProgressMetadata;
@@ -76,6 +78,12 @@ pub(crate) struct PartitionStart {
     pub target_next: i64,
     /// Whether `resume` came from stored progress.
     pub from_progress: bool,
+    /// Records a crashed process wrote after its last progress commit, read back and matched
+    /// (`crate::resume`): `resume` is already past them. For the offset map.
+    pub verified: Vec<crate::resume::VerifiedRun>,
+    /// The source's log start offset when the partition was started, if known (prunes the
+    /// offset map's history, `crate::map_store`).
+    pub log_start: Option<i64>,
 }
 
 /// Commands to the fetch side.
@@ -101,6 +109,7 @@ pub(crate) enum AckItem {
         next_source: i64,
         records: u64,
         permit: BudgetPermit,
+        meta: crate::metrics::BatchMeta,
     },
     Skip {
         tp: TopicPartition,
@@ -138,7 +147,14 @@ struct FetchPartition {
     target_topic: String,
     /// The position the queue will reach once everything enqueued is acknowledged.
     enqueued_next: i64,
+    /// Refetches in a row of a batch that failed its checks (CRC, framing): a bit flipped on
+    /// the way is fetched again; a batch corrupt in the source log stops the partition.
+    corrupt_refetches: u32,
 }
+
+/// How many times a corrupt batch is fetched again before the partition stops
+/// (reliability.md scenario 13).
+const CORRUPT_REFETCHES: u32 = 3;
 
 /// The fetch side of a flow's pipeline. See the module docs.
 pub(crate) struct FetchSide {
@@ -215,6 +231,7 @@ impl FetchSide {
                 }
                 continue;
             }
+            let fetch_started = Instant::now();
             let result = tokio::select! {
                 r = self.fetcher.fetch() => r,
                 r = self.shutdown.changed() => {
@@ -224,6 +241,7 @@ impl FetchSide {
             };
             match result {
                 Ok(events) => {
+                    crate::metrics::record_fetch(&self.shared.name, fetch_started.elapsed());
                     error_backoff = Duration::from_millis(100);
                     for ev in events {
                         self.handle(ev).await;
@@ -231,6 +249,7 @@ impl FetchSide {
                 }
                 Err(e) => {
                     tracing::warn!(flow = %self.shared.name, error = %e, "fetch failed; retrying");
+                    crate::metrics::record_retry(&self.shared.name, "fetch");
                     tokio::select! {
                         () = tokio::time::sleep(error_backoff) => {}
                         _ = self.shutdown.changed() => {}
@@ -269,6 +288,7 @@ impl FetchSide {
                         forwarder,
                         target_topic: start.target_topic.clone(),
                         enqueued_next: start.resume,
+                        corrupt_refetches: 0,
                     },
                 );
                 let _ = self.acks.send(AckItem::Start(start));
@@ -342,6 +362,7 @@ impl FetchSide {
                 error,
             } => {
                 tracing::warn!(flow = %self.shared.name, %tp, fetch_offset, error = %error, "fetch error");
+                crate::metrics::record_error(&self.shared.name, "fetch_partition");
             }
             other => {
                 tracing::warn!(flow = %self.shared.name, event = ?other, "unexpected fetch event")
@@ -416,6 +437,24 @@ impl FetchSide {
                                 error: e.to_string(),
                             },
                         )
+                    } else if part.corrupt_refetches < CORRUPT_REFETCHES {
+                        // Corrupted in transit, perhaps: fetch it again from its offset (the
+                        // batches before it in this response are already enqueued).
+                        part.corrupt_refetches += 1;
+                        let at = part.forwarder.position();
+                        self.shared.emit(MirrorEvent::CorruptBatch {
+                            flow: self.shared.name.clone(),
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                            fetch_offset: fp.fetch_offset,
+                            position: e.position(),
+                            error: format!(
+                                "{e} (fetching it again, attempt {} of {CORRUPT_REFETCHES})",
+                                part.corrupt_refetches
+                            ),
+                        });
+                        self.fetcher.seek(&tp, at);
+                        return;
                     } else {
                         (
                             StopReason::CorruptBatch,
@@ -433,7 +472,20 @@ impl FetchSide {
                     break;
                 }
             };
+            if forwarded.batch.is_some() {
+                part.corrupt_refetches = 0;
+            }
             self.shared.counters.count_route(forwarded.route);
+            crate::metrics::record_route(&self.shared.name, forwarded.route);
+            if let Some(b) = &forwarded.batch {
+                crate::metrics::record_fetched_batch(
+                    &self.shared.name,
+                    &part.target_topic,
+                    tp.partition,
+                    b.fields().max_timestamp,
+                    now_ms(),
+                );
+            }
             if let Err(reason) = Self::enqueue(
                 &self.shared,
                 &self.producer,
@@ -487,9 +539,11 @@ impl FetchSide {
         };
         let runs = runs_of(&forwarded.source_offsets);
         let records = u64::try_from(batch.records_count()).unwrap_or(0);
+        let max_timestamp = batch.fields().max_timestamp;
         let permit = budget.acquire(batch.len()).await;
         // One copy: the producer takes one contiguous buffer (see the module docs).
         let bytes = batch.to_bytes();
+        let sent = Instant::now();
         let handle = producer
             .send(&part.target_topic, tp.partition, bytes)
             .map_err(|e| {
@@ -504,6 +558,10 @@ impl FetchSide {
             next_source: next,
             records,
             permit,
+            meta: crate::metrics::BatchMeta {
+                sent,
+                max_timestamp,
+            },
         });
         Ok(())
     }
@@ -526,6 +584,7 @@ struct Waiting {
     next_source: i64,
     records: u64,
     permit: BudgetPermit,
+    meta: crate::metrics::BatchMeta,
     ack: AckFuture,
 }
 
@@ -552,6 +611,8 @@ pub(crate) struct AckSide {
     pub rx: mpsc::UnboundedReceiver<AckItem>,
     pub commands: mpsc::UnboundedSender<PipelineCommand>,
     parts: BTreeMap<TopicPartition, AckPartition>,
+    /// Persistent offset-map history (`crate::map_store`), when group translation is on.
+    store: Option<MapStore>,
 }
 
 impl std::fmt::Debug for AckSide {
@@ -581,7 +642,14 @@ impl AckSide {
             rx,
             commands,
             parts: BTreeMap::new(),
+            store: None,
         }
+    }
+
+    /// Seeds partitions from, and persists their maps to, `store`.
+    pub(crate) fn with_map_store(mut self, store: Option<MapStore>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Runs until the queue closes and everything in it is acknowledged (or failed), then
@@ -640,10 +708,14 @@ impl AckSide {
         match item {
             AckItem::Start(s) => {
                 let committed = s.from_progress.then_some((s.resume, s.target_next));
+                let map = self.seed_map(&s);
+                self.shared
+                    .group_state
+                    .publish(&s.tp, &s.target_topic, &map);
                 self.parts.insert(
                     s.tp,
                     AckPartition {
-                        map: PartitionOffsetMap::new(s.resume, s.target_next),
+                        map,
                         target_topic: s.target_topic,
                         topic_id: s.topic_id,
                         committed,
@@ -659,12 +731,14 @@ impl AckSide {
                 next_source,
                 records,
                 permit,
+                meta,
             } => Some(Waiting {
                 tp,
                 runs,
                 next_source,
                 records,
                 permit,
+                meta,
                 ack: Box::pin(handle.wait()),
             }),
             AckItem::Skip { tp, next } => {
@@ -684,6 +758,9 @@ impl AckSide {
             }
             AckItem::Reset { tp, to } => {
                 if let Some(p) = self.parts.get_mut(&tp) {
+                    if let Some(store) = self.store.as_mut() {
+                        store.restarted(&tp, &p.map);
+                    }
                     p.map = PartitionOffsetMap::new(to, p.map.target_next());
                     p.failed = false;
                     self.shared.set_partition(&tp, |s| s.replicated = to);
@@ -716,9 +793,31 @@ impl AckSide {
             Err(e) => {
                 p.failed = true;
                 tracing::error!(flow = %self.shared.name, tp = %w.tp, error = %e, "batch failed for good");
+                // The target refused the batch's size (its `max.message.bytes` is below the
+                // source's): a typed event naming where. The producer fails every later batch
+                // of the partition too, so nothing after it lands (no gap on the target).
+                let too_large = matches!(
+                    &e,
+                    ClientError::Partition {
+                        code: ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge,
+                        ..
+                    }
+                );
+                let reason = if too_large {
+                    self.shared.emit(MirrorEvent::RecordTooLarge {
+                        flow: self.shared.name.clone(),
+                        topic: w.tp.topic.clone(),
+                        partition: w.tp.partition,
+                        fetch_offset: w.runs.first().map_or(w.next_source, |r| r.0),
+                        error: format!("target {} refused the batch: {e}", p.target_topic),
+                    });
+                    StopReason::RecordTooLarge
+                } else {
+                    StopReason::ProduceFailed(e.to_string())
+                };
                 let _ = self.commands.send(PipelineCommand::Stop {
                     tp: w.tp.clone(),
-                    reason: StopReason::ProduceFailed(e.to_string()),
+                    reason,
                 });
                 return;
             }
@@ -734,6 +833,9 @@ impl AckSide {
                     OffsetMapError::TargetRewind { .. } => first.min(p.map.processed()),
                     _ => first,
                 };
+                if let Some(store) = self.store.as_mut() {
+                    store.restarted(&w.tp, &p.map);
+                }
                 p.map = PartitionOffsetMap::new(start, ack.base_offset);
                 match p.map.record_batch(&w.runs, ack.base_offset, w.next_source) {
                     Ok(c) => c,
@@ -750,6 +852,15 @@ impl AckSide {
         self.shared
             .counters
             .count_acked(w.records, u64::try_from(bytes).unwrap_or(u64::MAX));
+        crate::metrics::record_acked(
+            &self.shared.name,
+            &p.target_topic,
+            w.tp.partition,
+            w.records,
+            u64::try_from(bytes).unwrap_or(u64::MAX),
+            w.meta,
+            now_ms(),
+        );
         let (processed, target_next) = (p.map.processed(), p.map.target_next());
         self.shared.set_partition(&w.tp, |s| {
             s.replicated = processed;
@@ -793,8 +904,70 @@ impl AckSide {
         }
     }
 
+    /// The starting map of a partition: its persisted history plus the runs the resume check
+    /// verified (`crate::map_store::seed`), or a fresh map without a store.
+    fn seed_map(&mut self, s: &PartitionStart) -> PartitionOffsetMap {
+        let verified: Vec<(i64, i64, i64)> = s
+            .verified
+            .iter()
+            .map(|r| (r.source_start, r.target_start, r.len))
+            .collect();
+        let seeded = match self.store.as_mut() {
+            Some(store) => store.seed(
+                &s.tp,
+                s.topic_id,
+                s.resume,
+                s.target_next,
+                s.log_start,
+                &verified,
+            ),
+            None => crate::map_store::seed(
+                None,
+                s.topic_id,
+                s.resume,
+                s.target_next,
+                s.log_start,
+                &verified,
+            ),
+        };
+        if let Some(reason) = seeded.discarded {
+            self.shared.emit(MirrorEvent::OffsetMapDiscarded {
+                flow: self.shared.name.clone(),
+                topic: s.tp.topic.clone(),
+                partition: s.tp.partition,
+                reason: reason.to_owned(),
+            });
+        }
+        seeded.map
+    }
+
+    /// Writes changed maps to the store (before the progress commit that depends on them,
+    /// see `crate::map_store`), then publishes them to the group task. A failed write is
+    /// reported and progress is still committed: the store's coverage record then lags, so
+    /// the next start discards that history instead of trusting it.
+    async fn persist_maps(&mut self) {
+        if let Some(store) = self.store.as_mut()
+            && let Err(e) = store
+                .persist(self.parts.iter().map(|(tp, p)| (tp, &p.map)))
+                .await
+        {
+            self.shared.emit(MirrorEvent::StepFailed {
+                flow: self.shared.name.clone(),
+                step: "offset map",
+                error: e.to_string(),
+            });
+            return;
+        }
+        for (tp, p) in &self.parts {
+            if p.committed != Some((p.map.processed(), p.map.target_next())) {
+                self.shared.group_state.publish(tp, &p.target_topic, &p.map);
+            }
+        }
+    }
+
     /// Commits changed positions; true on success (or nothing to do).
     async fn commit(&mut self) -> bool {
+        self.persist_maps().await;
         let mut offsets = BTreeMap::new();
         let mut updates = Vec::new();
         for (tp, p) in &self.parts {

@@ -18,6 +18,13 @@
 //! start (retention), past the log end (truncation) or of a recreated topic raises its event
 //! and follows the flow's [`PositionLossPolicy`]; never a silent skip.
 //!
+//! **After a crash.** Progress is committed every `progress_interval`, so a process killed
+//! with `kill -9` leaves records on the target past the stored `t`. Before a partition starts,
+//! `crate::resume` reads the target's `[t, end)` and the source from the stored position and,
+//! if they match record for record, resumes after them instead of sending them again (ferry
+//! must be the only writer of a mirrored topic; a mismatch raises
+//! [`MirrorEvent::ResumeMismatch`] and nothing is skipped).
+//!
 //! # References
 //! - kafka-wire.md §3.5 (TxnOffsetCommit without membership), §4.2 (ListOffsets)
 //! - mm2-compat.md §5.6 (where MM2 keeps the same information), §7.1 (MM2's silent restart

@@ -16,7 +16,7 @@ use ferry_client::ConnectionConfig;
 use ferry_protocol::compression::Codec;
 
 use crate::engine::MirrorError;
-use crate::filter::{DEFAULT_CONFIG_PROPERTIES_EXCLUDE, PatternList, TopicFilter};
+use crate::filter::{DEFAULT_CONFIG_PROPERTIES_EXCLUDE, GroupFilter, PatternList, TopicFilter};
 use crate::policy::{AnyReplicationPolicy, PolicyKind};
 
 /// Default in-flight byte budget: 64 MiB.
@@ -123,6 +123,64 @@ pub struct FlowSettings {
     pub progress_group: Option<String>,
     /// How often progress is committed (also at shutdown). Default 1 s.
     pub progress_interval: Duration,
+    /// `groups` / `groups.exclude`: the consumer groups whose offsets are translated.
+    /// Default MM2's (`.*` minus `console-consumer-.*`, `connect-.*`, `__.*`).
+    pub group_filter: GroupFilter,
+    /// Write MM2 checkpoints (`emit.checkpoints.enabled`, default true). See
+    /// `crate::checkpoint`.
+    pub emit_checkpoints: bool,
+    /// `emit.checkpoints.interval.seconds` (default 60 s): also how often group offsets are
+    /// read and translated when only group sync is on.
+    pub checkpoints_interval: Duration,
+    /// `checkpoints.topic.replication.factor`; −1 = broker default (MM2 default 3). Also used
+    /// for ferry's offset-map topic (`crate::map_store`).
+    pub checkpoints_replication_factor: i16,
+    /// Commit translated offsets to idle target groups (`sync.group.offsets.enabled`,
+    /// default false). See `crate::group_sync`.
+    pub sync_group_offsets: bool,
+    /// `sync.group.offsets.interval.seconds` (default 60 s).
+    pub sync_group_offsets_interval: Duration,
+    /// How often source groups are listed again (`refresh.groups.interval.seconds`,
+    /// default 600 s).
+    pub refresh_groups_interval: Duration,
+    /// Topic-config sync period (`sync.topic.configs.enabled` / `.interval.seconds`, MM2
+    /// default on, 600 s); `None` = off. See `crate::config_sync`.
+    pub sync_topic_configs: Option<Duration>,
+    /// Which cluster's defaults a target topic follows for keys the source topic does not set
+    /// (`use.defaults.from`, KIP-894, default target).
+    pub use_defaults_from: DefaultsFrom,
+    /// Topic-ACL sync period (`sync.topic.acls.enabled` / `.interval.seconds`, MM2 default on,
+    /// 600 s); `None` = off. See `crate::acl_sync`.
+    pub sync_topic_acls: Option<Duration>,
+    /// What ACL sync copies beyond MM2's literal topic ACLs (all off by default).
+    pub acl_sync: AclSyncOptions,
+}
+
+/// `use.defaults.from` (KIP-894): whose defaults fill the keys a source topic does not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultsFrom {
+    /// The target's (MM2's default): a key the source leaves at Kafka's default is reset on the
+    /// target (its override is deleted).
+    #[default]
+    Target,
+    /// The source's: the source's inherited values are set explicitly on the target topic.
+    Source,
+}
+
+/// ferry-specific ACL sync options (MM2 has none of these; all default off, which is MM2's
+/// behaviour).
+#[derive(Debug, Clone, Default)]
+pub struct AclSyncOptions {
+    /// Also copy PREFIXED topic ACLs, the prefix renamed by the policy
+    /// (`ferry.sync.acls.prefixed`).
+    pub prefixed: bool,
+    /// Also copy GROUP ACLs of the groups [`FlowSettings::group_filter`] accepts, under the
+    /// same names (`ferry.sync.acls.groups`).
+    pub groups: bool,
+    /// Delete from the target the ACLs ferry created whose source ACL is gone
+    /// (`ferry.sync.acls.delete`). ferry records what it created in a compacted topic on the
+    /// target and never deletes anything else.
+    pub delete: bool,
 }
 
 impl FlowSettings {
@@ -169,7 +227,29 @@ impl FlowSettings {
             on_topic_recreated: PositionLossPolicy::StopPartition,
             progress_group: None,
             progress_interval: Duration::from_secs(1),
+            group_filter: GroupFilter::from_config(None, None).map_err(|e| {
+                MirrorError::InvalidSettings {
+                    field: "groups",
+                    message: e.to_string(),
+                }
+            })?,
+            emit_checkpoints: true,
+            checkpoints_interval: Duration::from_secs(60),
+            checkpoints_replication_factor: -1,
+            sync_group_offsets: false,
+            sync_group_offsets_interval: Duration::from_secs(60),
+            refresh_groups_interval: Duration::from_secs(600),
+            sync_topic_configs: Some(Duration::from_secs(600)),
+            use_defaults_from: DefaultsFrom::Target,
+            sync_topic_acls: Some(Duration::from_secs(600)),
+            acl_sync: AclSyncOptions::default(),
         })
+    }
+
+    /// Whether consumer-group offsets are translated at all (checkpoints or group sync on);
+    /// then the offset maps are also persisted (`crate::map_store`).
+    pub fn groups_enabled(&self) -> bool {
+        self.emit_checkpoints || self.sync_group_offsets
     }
 
     /// `source->target`, for logs and events.
@@ -210,6 +290,10 @@ impl FlowSettings {
                 "offset-syncs.topic.replication.factor",
                 self.offset_syncs_replication_factor,
             ),
+            (
+                "checkpoints.topic.replication.factor",
+                self.checkpoints_replication_factor,
+            ),
         ] {
             if rf == 0 || rf < -1 {
                 return bad(
@@ -226,6 +310,26 @@ impl FlowSettings {
             ("emit.heartbeats.interval.seconds", self.heartbeats_interval),
             ("progress interval", self.progress_interval),
             ("offset sync idle interval", self.offset_sync_idle_interval),
+            (
+                "emit.checkpoints.interval.seconds",
+                self.checkpoints_interval,
+            ),
+            (
+                "sync.group.offsets.interval.seconds",
+                self.sync_group_offsets_interval,
+            ),
+            (
+                "refresh.groups.interval.seconds",
+                self.refresh_groups_interval,
+            ),
+            (
+                "sync.topic.configs.interval.seconds",
+                self.sync_topic_configs.unwrap_or(Duration::MAX),
+            ),
+            (
+                "sync.topic.acls.interval.seconds",
+                self.sync_topic_acls.unwrap_or(Duration::MAX),
+            ),
         ] {
             if d.is_zero() {
                 return bad(field, "must be positive".to_owned());

@@ -6,7 +6,8 @@
 //!
 //! - a missing target topic is created with the source's partition count, the flow's
 //!   replication factor, and the source topic's own overrides (config source
-//!   `DYNAMIC_TOPIC_CONFIG`) minus `config.properties.exclude`, with `compression.type=producer`
+//!   `DYNAMIC_TOPIC_CONFIG`) minus `config.properties.exclude` (the rule config sync uses,
+//!   `crate::config_sync`), with `compression.type=producer`
 //!   (or the configured target codec) so forwarded bytes are kept as they are;
 //! - a target with fewer partitions than the source is grown (CreatePartitions);
 //! - partitions not seen before are returned, so the pipeline starts them.
@@ -22,9 +23,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferry_client::admin::{Admin, ConfigEntry, ConfigResource, ConfigSource, NewTopic};
+use ferry_client::admin::{Admin, ConfigResource, NewTopic};
 use uuid::Uuid;
 
+use crate::config_sync::{COMPRESSION_TYPE, ConfigView, Desired, desired_config};
 use crate::events::MirrorEvent;
 use crate::policy::{ReplicationPolicy, should_replicate_topic};
 use crate::settings::FlowSettings;
@@ -80,47 +82,26 @@ pub fn select_topics<'a>(
         .collect()
 }
 
-/// One source topic config, as far as creation cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceConfig<'a> {
-    /// Config name.
-    pub name: &'a str,
-    /// Value (`None` when withheld).
-    pub value: Option<&'a str>,
-    /// Set on the topic itself (`DYNAMIC_TOPIC_CONFIG`), not inherited.
-    pub topic_override: bool,
-    /// Read-only or sensitive: never copied.
-    pub protected: bool,
-}
-
-impl<'a> From<&'a ConfigEntry> for SourceConfig<'a> {
-    fn from(e: &'a ConfigEntry) -> Self {
-        Self {
-            name: &e.name,
-            value: e.value.as_deref(),
-            topic_override: e.source == ConfigSource::DynamicTopic,
-            protected: e.read_only || e.sensitive,
-        }
-    }
-}
-
-/// The configs a created target topic gets: the source topic's own overrides that are not
-/// excluded, read-only or sensitive, then `compression.type` (`producer`, or the configured
-/// target codec).
+/// The configs a created target topic gets: what config sync wants for the source topic
+/// ([`desired_config`]: its own overrides, plus its defaults under `use.defaults.from=source`,
+/// never excluded, read-only or sensitive keys), then `compression.type` (`producer`, or the
+/// configured target codec). Sharing the rule with config sync means a new topic is already in
+/// sync.
 pub fn target_configs<'a>(
     flow: &FlowSettings,
-    source: impl IntoIterator<Item = SourceConfig<'a>>,
+    source: impl IntoIterator<Item = ConfigView<'a>>,
 ) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = source
         .into_iter()
-        .filter(|e| e.topic_override && !e.protected)
-        .filter(|e| !flow.config_properties_exclude.matches(e.name))
-        .filter_map(|e| Some((e.name.to_owned(), e.value?.to_owned())))
+        .filter_map(|e| match desired_config(flow, &e)? {
+            Desired::Set(v) => Some((e.name.to_owned(), v.to_owned())),
+            Desired::Inherit => None,
+        })
         .collect();
     let codec = flow
         .target_compression
         .map_or_else(|| "producer".to_owned(), |c| c.to_string());
-    out.insert("compression.type".to_owned(), codec);
+    out.insert(COMPRESSION_TYPE.to_owned(), codec);
     out
 }
 
@@ -191,7 +172,7 @@ impl TopicSync {
                         .and_then(|r| r.as_ref().ok())
                         .map_or(&[][..], Vec::as_slice);
                     NewTopic {
-                        configs: target_configs(flow, entries.iter().map(SourceConfig::from)),
+                        configs: target_configs(flow, entries.iter().map(ConfigView::from)),
                         ..NewTopic::new(t.target.clone(), t.partitions, flow.replication_factor)
                     }
                 })
@@ -290,6 +271,7 @@ mod tests {
     use super::*;
     use crate::filter::TopicFilter;
     use crate::policy::{AnyReplicationPolicy, PolicyKind};
+    use ferry_client::admin::ConfigSource;
     use ferry_protocol::compression::Codec;
 
     fn names(flow: &FlowSettings, topics: &[(&str, bool)]) -> Vec<(String, String)> {
@@ -350,11 +332,15 @@ mod tests {
         );
     }
 
-    fn cfg<'a>(name: &'a str, value: &'a str, topic_override: bool) -> SourceConfig<'a> {
-        SourceConfig {
+    fn cfg<'a>(name: &'a str, value: &'a str, topic_override: bool) -> ConfigView<'a> {
+        ConfigView {
             name,
             value: Some(value),
-            topic_override,
+            source: if topic_override {
+                ConfigSource::DynamicTopic
+            } else {
+                ConfigSource::Default
+            },
             protected: false,
         }
     }
@@ -368,7 +354,7 @@ mod tests {
             cfg("min.insync.replicas", "2", true),
             cfg("segment.bytes", "1073741824", false),
             cfg("compression.type", "lz4", true),
-            SourceConfig {
+            ConfigView {
                 protected: true,
                 ..cfg("secret", "x", true)
             },
@@ -385,5 +371,8 @@ mod tests {
         assert_eq!(got, want);
         flow.target_compression = Some(Codec::Zstd);
         assert_eq!(target_configs(&flow, source)["compression.type"], "zstd");
+        // use.defaults.from=source: the source's defaults are set explicitly too.
+        flow.use_defaults_from = crate::settings::DefaultsFrom::Source;
+        assert_eq!(target_configs(&flow, source)["segment.bytes"], "1073741824");
     }
 }

@@ -7,8 +7,8 @@
 //! | route | when | work |
 //! |---|---|---|
 //! | [`Route::AsIs`] | nothing CRC-covered must change | `baseOffset` := 0 and `partitionLeaderEpoch` := −1 (both outside the CRC); no CRC work |
-//! | [`Route::Patch`] | producer fields, bit 3, 4 or 6 differ from what the target must see | producer id / epoch / base sequence set, bits 3 and 6 cleared, bit 4 per write mode; the payload CRC is computed once, the source CRC verified with it, and the new CRC is the combination `crc(header[21..61]) ⊕ crc(payload)` ([`CrcShift`], equal to `crc32c_combine`); no decompression |
-//! | [`Route::Renumber`] | start inside a batch, offset holes, or another target codec | decode, keep records at or above the position, deltas 0..n−1, re-encode with the same (or the configured) codec |
+//! | [`Route::Patch`] | producer fields, bit 4 or 6 differ from what the target must see | producer id / epoch / base sequence set, bit 6 cleared, bit 4 per write mode; the payload CRC is computed once, the source CRC verified with it, and the new CRC is the combination `crc(header[21..61]) ⊕ crc(payload)` ([`CrcShift`], equal to `crc32c_combine`); no decompression |
+//! | [`Route::Renumber`] | start inside a batch, offset holes, another target codec, or LogAppendTime | decode, keep records at or above the position, deltas 0..n−1, re-encode with the same (or the configured) codec |
 //! | [`Route::Convert`] | magic 0/1 entry | expand (decompress wrappers) and build a v2 batch |
 //! | [`Route::Drop`] | already forwarded, control, empty, aborted | nothing is sent |
 //!
@@ -24,10 +24,12 @@
 //! requires. What must not happen is "recomputing" `baseTimestamp` to the first record's time
 //! without rewriting the deltas: that would shift every timestamp. Renumbering keeps the source
 //! `baseTimestamp` and deltas for the same reason and recomputes `maxTimestamp`. With bit 3
-//! (LogAppendTime) set, records read back as `maxTimestamp`; clearing it makes them read back as
-//! their producer's CreateTime (`baseTimestamp + delta`), exactly what the target broker would do
-//! to such a batch on a CreateTime topic (`kafka-wire.md` §2.3); the target recomputes
-//! `maxTimestamp`.
+//! (LogAppendTime) set, records read back as `maxTimestamp`; merely clearing it would make them
+//! read back as their producer's CreateTime (`baseTimestamp + delta`, the pitfall of
+//! `kafka-wire.md` §2.3), so such a batch is renumbered instead
+//! ([`RenumberReason::LogAppendTime`]): `baseTimestamp` := `maxTimestamp` and every delta 0, so
+//! the CreateTime target shows the timestamps source consumers saw (issue #5 item 2, as MM2
+//! copies them). This costs the zero-copy route for LogAppendTime topics only.
 //!
 //! Not implemented: splitting a batch larger than the target's `max.message.bytes` (rule 10);
 //! [`ForwardConfig::max_batch_bytes`] turns such a batch into a typed limit error instead.
@@ -130,6 +132,9 @@ pub enum RenumberReason {
     OffsetHoles,
     /// A different target codec is configured (rule 11).
     Recompress,
+    /// A LogAppendTime batch: its records read as `maxTimestamp`, so each record's timestamp
+    /// is rewritten to that value for the CreateTime target (the payload changes).
+    LogAppendTime,
 }
 
 /// Why an entry was dropped.
@@ -393,6 +398,9 @@ impl Forwarder {
         if i64::from(batch.last_offset_delta()) + 1 != i64::from(batch.records_count()) {
             return Ok(Route::Renumber(RenumberReason::OffsetHoles));
         }
+        if attributes.is_log_append_time() {
+            return Ok(Route::Renumber(RenumberReason::LogAppendTime));
+        }
         if let Some(max) = self.config.max_batch_bytes
             && batch.entry_len() > max
         {
@@ -401,8 +409,7 @@ impl Forwarder {
         if self.config.target_codec.is_some_and(|c| c != codec) {
             return Ok(Route::Renumber(RenumberReason::Recompress));
         }
-        let needs_patch = attributes.is_log_append_time()
-            || attributes.has_delete_horizon()
+        let needs_patch = attributes.has_delete_horizon()
             || attributes.is_transactional() != target.transactional
             || producer_id != target.producer_id
             || batch.producer_epoch() != target.producer_epoch
@@ -616,7 +623,15 @@ fn renumber(
         max_uncompressed_bytes: config.max_uncompressed_bytes,
         verify_crc: true,
     };
-    let decoded = DecodedBatch::decode(batch, &options)?;
+    let mut decoded = DecodedBatch::decode(batch, &options)?;
+    if decoded.header.attributes.is_log_append_time() {
+        // Consumers of the source read every record as the append time (`maxTimestamp`); the
+        // target (CreateTime) must show the same timestamps (kafka-wire.md §2.3).
+        decoded.header.base_timestamp = decoded.header.max_timestamp;
+        for r in &mut decoded.records {
+            r.timestamp_delta = 0;
+        }
+    }
     let base = batch.base_offset();
     let mut header = decoded.header;
     let mut records = Vec::new();
@@ -857,17 +872,24 @@ mod tests {
     }
 
     #[test]
-    fn log_append_time_is_patched_off() {
-        let recs = simple_records(2);
+    fn log_append_time_becomes_create_time_with_the_append_time() {
+        let recs = simple_records(3);
         let mut h = source(0, Codec::Lz4, &recs);
         h.attributes = h.attributes.with(Attributes::LOG_APPEND_TIME, true);
+        // The broker's append time, later than every producer timestamp.
+        h.max_timestamp = 2_000_000;
         let batch = build(h, &recs);
         let mut f = Forwarder::new(ForwardConfig::default(), 0);
         let out = f.forward(Entry::V2(batch), TargetProducer::PLAIN).unwrap();
-        assert_eq!(out.route, Route::Patch);
+        assert_eq!(out.route, Route::Renumber(RenumberReason::LogAppendTime));
         let d = decode(out.batch.as_ref().unwrap());
         assert!(!d.header.attributes.is_log_append_time());
-        assert_eq!(d.timestamp(1), Some(1_000_010));
+        assert_eq!(d.header.attributes.codec(), Some(Codec::Lz4));
+        for i in 0..3 {
+            assert_eq!(d.timestamp(i), Some(2_000_000), "record {i}");
+        }
+        assert_eq!(d.header.max_timestamp, 2_000_000);
+        assert_eq!(d.records[2].key, recs[2].key);
     }
 
     #[test]
@@ -1097,7 +1119,8 @@ mod tests {
         /// Any source batch, any position, any target: the output (if any) is a valid batch the
         /// target accepts (CRC, contiguous deltas, count = lastOffsetDelta + 1, baseOffset 0,
         /// no control/LogAppendTime/delete-horizon bits) whose records are the source records
-        /// at or above the position, unchanged except for offsets.
+        /// at or above the position, unchanged except for offsets (and LogAppendTime timestamps,
+        /// which become the append time).
         #[test]
         fn forward_preserves_records(
             records in arb_records(),
@@ -1138,10 +1161,13 @@ mod tests {
                         prop_assert_eq!(&got.value, &want.value);
                         prop_assert_eq!(&got.headers, &want.headers);
                         prop_assert_eq!(got.attributes, want.attributes);
-                        prop_assert_eq!(
-                            d.header.base_timestamp + got.timestamp_delta,
+                        // As a source consumer reads it: the append time in a LogAppendTime batch.
+                        let want_ts = if bits & 0x08 != 0 {
+                            batch.max_timestamp()
+                        } else {
                             1_000 + want.timestamp_delta
-                        );
+                        };
+                        prop_assert_eq!(d.header.base_timestamp + got.timestamp_delta, want_ts);
                     }
                     if out.route.is_zero_copy() {
                         prop_assert_eq!(b.body().as_ptr(), batch.records_slice().as_ptr());
