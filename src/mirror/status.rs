@@ -521,7 +521,8 @@ impl StatusReport {
     }
 }
 
-async fn connect(
+/// Connects to the cluster `alias` of the loaded settings, naming it in the error.
+pub(super) async fn connect(
     alias: &str,
     clusters: &BTreeMap<String, ConnectionConfig>,
 ) -> Result<Cluster, Error> {

@@ -49,7 +49,7 @@ use ferry_protocol::record::{DecodeOptions, DecodedBatch, Record};
 use sha2::{Digest, Sha256};
 
 use super::Error;
-use super::status::{isolation, selected_partitions};
+use super::status::{connect, isolation, selected_partitions};
 
 /// Options of [`verify`].
 #[derive(Debug, Clone)]
@@ -603,24 +603,6 @@ impl RecordStream {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
-}
-
-async fn connect(
-    alias: &str,
-    clusters: &BTreeMap<String, ConnectionConfig>,
-) -> Result<Cluster, Error> {
-    let config = clusters.get(alias).cloned().ok_or_else(|| {
-        Error::from(MirrorError::InvalidSettings {
-            field: "clusters",
-            message: format!("unknown cluster {alias:?}"),
-        })
-    })?;
-    Cluster::connect(config).await.map_err(|source| {
-        Error::from(MirrorError::Connect {
-            cluster: alias.to_owned(),
-            source,
-        })
-    })
 }
 
 fn admin_err(cluster: &str, operation: &'static str) -> impl Fn(AdminError) -> Error {
