@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::task::OwnedTask;
 use bytes::{Bytes, BytesMut};
 use ferry_protocol::api::{
     self, ApiKey, ApiVersionsRetry, BrokerVersions, CORE_APIS, KafkaRequest, NegotiatedVersions,
@@ -41,7 +42,6 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::config::{ConnectionConfig, SaslConfig, SaslMechanism};
 use crate::error::{BrokerRef, ClientError, InFlight};
@@ -103,14 +103,6 @@ impl Shared {
     }
 }
 
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// The I/O part of a connection: pending map, writer and reader tasks.
 struct Transport {
     shared: Arc<Shared>,
@@ -119,7 +111,7 @@ struct Transport {
     client_id: String,
     throttle_until: Mutex<Option<Instant>>,
     expires_at: Mutex<Option<Instant>>,
-    _tasks: [AbortOnDrop; 2],
+    _tasks: [OwnedTask<()>; 2],
 }
 
 impl Transport {
@@ -136,13 +128,13 @@ impl Transport {
             state: Mutex::new(SharedState::default()),
         });
         let (write_tx, write_rx) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(read_loop(
+        let reader = OwnedTask::spawn(read_loop(
             rd,
             Arc::clone(&shared),
             FrameDecoder::new(max_frame),
             tls,
         ));
-        let writer = tokio::spawn(write_loop(wr, write_rx, Arc::clone(&shared)));
+        let writer = OwnedTask::spawn(write_loop(wr, write_rx, Arc::clone(&shared)));
         Self {
             shared,
             write_tx,
@@ -150,7 +142,7 @@ impl Transport {
             client_id,
             throttle_until: Mutex::new(None),
             expires_at: Mutex::new(None),
-            _tasks: [AbortOnDrop(reader), AbortOnDrop(writer)],
+            _tasks: [reader, writer],
         }
     }
 

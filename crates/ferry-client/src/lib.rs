@@ -9,7 +9,8 @@
 //!   coordinator" calls on which admin and transaction modules are built;
 //! - [`fetcher`]: multi-partition Fetch with sessions, zero-copy records;
 //! - [`producer`]: idempotent producer for prepared v2 batches;
-//! - [`backoff`]: the retry policy every loop uses.
+//! - [`backoff`]: the retry policy every loop uses;
+//! - [`task`]: [`task::OwnedTask`], spawned work that ends with its owner.
 //!
 //! Errors are [`ClientError`], classified by `is_retriable()`, `is_auth()`, `is_fatal()`.
 #![deny(
@@ -28,6 +29,7 @@ pub mod error;
 pub mod fetcher;
 pub mod producer;
 pub mod scram;
+pub mod task;
 pub mod tls;
 pub mod transaction;
 

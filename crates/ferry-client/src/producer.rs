@@ -428,16 +428,7 @@ pub struct IdempotentProducer {
     identity: Arc<Mutex<ProducerIdentity>>,
     events: broadcast::Sender<ProducerEvent>,
     max_request_size: usize,
-    _task: AbortOnDrop,
-}
-
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _task: crate::task::OwnedTask<()>,
 }
 
 async fn init_producer_id(
@@ -510,13 +501,13 @@ impl IdempotentProducer {
             flush_waiters: Vec::new(),
             fatal: None,
         };
-        let task = tokio::spawn(driver.run(rx, completions_rx));
+        let task = crate::task::OwnedTask::spawn(driver.run(rx, completions_rx));
         Ok(Self {
             tx,
             identity: shared_identity,
             events,
             max_request_size,
-            _task: AbortOnDrop(task),
+            _task: task,
         })
     }
 

@@ -31,6 +31,7 @@ use crate::budget::ByteBudget;
 use crate::events::{CountersSnapshot, MirrorEvent, StopReason};
 use crate::flow::{FlowRuntime, FlowShared, run_flow};
 use crate::settings::{EngineSettings, OffsetSyncsLocation};
+use ferry_client::task::OwnedTask;
 
 /// Errors of the replication engine.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -308,6 +309,12 @@ impl Engine {
     /// Connects, creates topics and replicates until `shutdown` resolves; then stops fetching,
     /// waits for every batch in flight, stores progress and returns.
     ///
+    /// Dropping the returned future instead (aborting its task, cancelling it in a `select!`)
+    /// stops everything the run spawned at once, like a crash: nothing is drained and no
+    /// progress is stored, so the next run resumes from the last commit and removes what was
+    /// already written through the exact-resume check. No task of a dropped run keeps writing
+    /// or committing next to its successor.
+    ///
     /// # Errors
     /// A cluster that cannot be reached at start, a producer that cannot get its id, or a flow
     /// task that ended abnormally.
@@ -420,7 +427,7 @@ impl Engine {
                 },
                 shutdown: stop_rx.clone(),
             };
-            tasks.push((flow.name(), tokio::spawn(run_flow(rt))));
+            tasks.push((flow.name(), OwnedTask::spawn(run_flow(rt))));
         }
 
         shutdown.await;

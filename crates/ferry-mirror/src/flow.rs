@@ -29,6 +29,7 @@ use crate::progress::{decide_start, source_bounds};
 use crate::resume;
 use crate::settings::{FlowSettings, Isolation, OffsetSyncsLocation};
 use crate::topics::{ReadyPartitions, TopicSync};
+use ferry_client::task::OwnedTask;
 
 /// State of one flow shared between its tasks and status readers.
 #[derive(Debug)]
@@ -163,7 +164,7 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
     };
 
     let heartbeats = flow.emit_heartbeats.then(|| {
-        tokio::spawn(heartbeat::run(
+        OwnedTask::spawn(heartbeat::run(
             flow.clone(),
             target_admin.clone(),
             Arc::clone(&target_producer),
@@ -178,14 +179,14 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
     };
     // Topic-config and ACL sync (issue #6): their own tasks, each on its own interval.
     let metadata_sync = [
-        tokio::spawn(crate::config_sync::run(
+        OwnedTask::spawn(crate::config_sync::run(
             flow.clone(),
             Arc::clone(&shared),
             source_admin.clone(),
             target_admin.clone(),
             shutdown.clone(),
         )),
-        tokio::spawn(crate::acl_sync::run(
+        OwnedTask::spawn(crate::acl_sync::run(
             flow.clone(),
             Arc::clone(&shared),
             source_admin.clone(),
@@ -225,11 +226,11 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
     let ack_side = ack_side.with_map_store(
         crate::map_store::open(&flow, &shared, &target, &target_admin, &target_producer).await,
     );
-    let fetch_task = tokio::spawn(fetch_side.run());
-    let ack_task = tokio::spawn(ack_side.run());
+    let fetch_task = OwnedTask::spawn(fetch_side.run());
+    let ack_task = OwnedTask::spawn(ack_side.run());
     // Checkpoints and group-offset sync (issue #7).
     let group_task = flow.groups_enabled().then(|| {
-        tokio::spawn(
+        OwnedTask::spawn(
             crate::checkpoint::GroupTask::new(
                 flow.clone(),
                 Arc::clone(&shared),
@@ -304,9 +305,6 @@ pub(crate) async fn run_flow(rt: FlowRuntime) -> Result<(), MirrorError> {
     Ok(())
 }
 
-/// Resolves start positions for newly selected partitions and hands them to the pipeline.
-/// Returns the topics whose partitions could not be started, with the reason.
-#[allow(clippy::too_many_arguments)]
 /// The target's end offsets. A topic ferry has just created may not have a leader everywhere
 /// yet (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION for a moment): retried briefly
 /// with fresh metadata, instead of waiting for the next topic refresh (600 s by default).
@@ -340,6 +338,8 @@ async fn target_end_offsets(
     }
 }
 
+/// Resolves start positions for newly selected partitions and hands them to the pipeline.
+/// Returns the topics whose partitions could not be started, with the reason.
 #[expect(
     clippy::too_many_arguments,
     reason = "the flow task's parts, borrowed; a struct would only rename them"
