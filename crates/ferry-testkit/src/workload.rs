@@ -48,11 +48,13 @@ pub struct WorkloadSpec {
     pub value_size: Range<usize>,
     /// Whether some values are null (tombstones when the key is set).
     pub null_values: bool,
+    /// Whether some values are empty (about 1 in 25; the id stays in a header).
+    pub empty_values: bool,
 }
 
 impl WorkloadSpec {
-    /// Defaults: producer 0, every codec, 1–40 records per batch, 0–300-byte values, no
-    /// tombstones.
+    /// Defaults: producer 0, every codec, 1–40 records per batch, 0–300-byte values, some
+    /// empty values, no tombstones.
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -67,6 +69,7 @@ impl WorkloadSpec {
             batch_records: 1..40,
             value_size: 0..300,
             null_values: false,
+            empty_values: true,
         }
     }
 }
@@ -170,7 +173,7 @@ impl Workload {
         };
         let value = if self.spec.null_values && rng.random_range(0..20u8) == 0 {
             None
-        } else if rng.random_range(0..25u8) == 0 {
+        } else if rng.random_range(0..25u8) == 0 && self.spec.empty_values {
             // Empty is not null; keep the id in a header only.
             Some(Bytes::new())
         } else {
