@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::task::OwnedTask;
 use bytes::{Bytes, BytesMut};
 use ferry_protocol::api::{
     self, ApiKey, ApiVersionsRetry, BrokerVersions, CORE_APIS, KafkaRequest, NegotiatedVersions,
@@ -46,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::{ConnectionConfig, SaslConfig, SaslMechanism};
 use crate::error::{BrokerRef, ClientError, InFlight};
 use crate::scram::{ScramClient, ScramHash};
+use crate::task::OwnedTask;
 use crate::tls::{TlsFailure, classify_handshake_error};
 
 /// ferry's name in ApiVersions v3 (KIP-511: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`).

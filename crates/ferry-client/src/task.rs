@@ -27,13 +27,6 @@ impl<T: Send + 'static> OwnedTask<T> {
     }
 }
 
-impl<T> OwnedTask<T> {
-    /// Whether the task has ended.
-    pub fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
-}
-
 impl<T> Drop for OwnedTask<T> {
     fn drop(&mut self) {
         self.0.abort();

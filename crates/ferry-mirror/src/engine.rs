@@ -23,6 +23,7 @@ use std::sync::Arc;
 use ferry_client::admin::AdminError;
 use ferry_client::fetcher::{FetchConfig, TopicPartition};
 use ferry_client::producer::{IdempotentProducer, ProducerConfig, ProducerEvent};
+use ferry_client::task::OwnedTask;
 use ferry_client::{ClientError, Cluster};
 use ferry_protocol::transform::ForwardConfig;
 use tokio::sync::{broadcast, watch};
@@ -31,7 +32,6 @@ use crate::budget::ByteBudget;
 use crate::events::{CountersSnapshot, MirrorEvent, StopReason};
 use crate::flow::{FlowRuntime, FlowShared, run_flow};
 use crate::settings::{EngineSettings, OffsetSyncsLocation};
-use ferry_client::task::OwnedTask;
 
 /// Errors of the replication engine.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -15,6 +15,7 @@ use ferry_client::admin::{Admin, GroupOffsets};
 use ferry_client::cluster::OffsetSpec;
 use ferry_client::fetcher::{FetchConfig, Fetcher, IsolationLevel, TopicPartition};
 use ferry_client::producer::IdempotentProducer;
+use ferry_client::task::OwnedTask;
 use ferry_protocol::transform::ForwardConfig;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -29,7 +30,6 @@ use crate::progress::{decide_start, source_bounds};
 use crate::resume;
 use crate::settings::{FlowSettings, Isolation, OffsetSyncsLocation};
 use crate::topics::{ReadyPartitions, TopicSync};
-use ferry_client::task::OwnedTask;
 
 /// State of one flow shared between its tasks and status readers.
 #[derive(Debug)]
